@@ -1,0 +1,88 @@
+"""Lattice's errors: one root, a stable reason each.
+
+    LatticeError                      code            reason
+    ├── InvalidArgument               INVALID_ARGUMENT INVALID_ARGUMENT
+    │   └── ContextLengthExceeded     INVALID_ARGUMENT CONTEXT_LENGTH_EXCEEDED
+    ├── ModelNotFound                 NOT_FOUND        MODEL_NOT_FOUND
+    ├── NoModelSatisfies              FAILED_PRECONDITION NO_MODEL_SATISFIES
+    ├── Unauthenticated               UNAUTHENTICATED  API_KEY_MISSING / API_KEY_INVALID
+    ├── BackendUnavailable            UNAVAILABLE      BACKEND_UNAVAILABLE
+    └── BackendFailed                 INTERNAL         BACKEND_FAILED
+
+Domain code raises these and knows nothing of gRPC; `lattice.server.services.status`
+turns them into a `google.rpc.Status` with `ErrorInfo{reason, domain="lattice"}`,
+and the shim turns that into OpenAI's error envelope. `code` names a gRPC status
+code so both sides map it without guessing from exception types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+ERROR_DOMAIN = "lattice"
+
+
+class LatticeError(Exception):
+    """Base of every error a caller may see; carries a stable machine-readable reason."""
+
+    code: ClassVar[str] = "INTERNAL"
+    default_reason: ClassVar[str] = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata: dict[str, str] = dict(metadata or {})
+        self.retry_after_seconds = retry_after_seconds
+
+
+class InvalidArgument(LatticeError):
+    """The request is malformed; `field` names the offending field (proto path)."""
+
+    code = "INVALID_ARGUMENT"
+    default_reason = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str, *, field: str, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason, metadata={"field": field})
+        self.field = field
+
+
+class ContextLengthExceeded(InvalidArgument):
+    """The prompt (plus `max_tokens`) does not fit the model's context window."""
+
+    default_reason = "CONTEXT_LENGTH_EXCEEDED"
+
+
+class ModelNotFound(LatticeError):
+    code = "NOT_FOUND"
+    default_reason = "MODEL_NOT_FOUND"
+
+
+class NoModelSatisfies(LatticeError):
+    """Models match the expression, but none meets the request's hard constraints."""
+
+    code = "FAILED_PRECONDITION"
+    default_reason = "NO_MODEL_SATISFIES"
+
+
+class Unauthenticated(LatticeError):
+    code = "UNAUTHENTICATED"
+    default_reason = "API_KEY_INVALID"
+
+
+class BackendUnavailable(LatticeError):
+    code = "UNAVAILABLE"
+    default_reason = "BACKEND_UNAVAILABLE"
+
+
+class BackendFailed(LatticeError):
+    code = "INTERNAL"
+    default_reason = "BACKEND_FAILED"
