@@ -1,0 +1,39 @@
+"""The one interface every backend implements: a cancellable async stream of generation events."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from lattice.server.chat import ChatRequest, GenerationEvent
+
+
+@dataclass(frozen=True)
+class GenerationLimits:
+    """Bounds the gateway puts on every generation, whatever the request says."""
+
+    max_tokens_ceiling: int
+
+
+class Backend(abc.ABC):
+    """Runs chats for one model.
+
+    `stream` yields `Delta`s and ends with exactly one `Finish`. Closing the
+    iterator early (the caller went away) must stop generation promptly and
+    free whatever the request held. Errors are `lattice.errors.LatticeError`s,
+    raised before the first event when the request cannot be served at all
+    (e.g. `ContextLengthExceeded`).
+    """
+
+    name: str
+
+    async def start(self) -> None:  # noqa: B027 - optional hook; most backends need no warm-up
+        """Loads or connects; called once before the first request."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Releases what `start` acquired."""
+
+    @abc.abstractmethod
+    def stream(self, request: ChatRequest, limits: GenerationLimits) -> AsyncGenerator[GenerationEvent, None]:
+        """Generates the answer to `request`."""

@@ -1,0 +1,99 @@
+"""The in-process MLX backend: a GGUF converted once, loaded on the MLX worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import threading
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any
+
+from lattice.config import ModelProfile, WeightFormat
+from lattice.errors import BackendUnavailable, ContextLengthExceeded
+from lattice.server.backends.base import Backend, GenerationLimits
+from lattice.server.backends.mlx.generation import GenerationJob, run_generation
+from lattice.server.backends.mlx.gguf_convert import default_gguf_path, prepare_mlx_model
+from lattice.server.backends.mlx.worker import Emit, MlxWorker
+from lattice.server.chat import ChatRequest, GenerationEvent, Message
+
+
+class MlxBackend(Backend):
+    name = "mlx"
+
+    def __init__(
+        self, profile: ModelProfile, *, cache_dir: pathlib.Path, weights: WeightFormat, worker: MlxWorker
+    ) -> None:
+        self._profile = profile
+        self._cache_dir = cache_dir
+        self._weights = weights
+        self._worker = worker
+        self._model: Any = None
+        self._tokenizer: Any = None
+
+    async def start(self) -> None:
+        gguf = self._profile.gguf_path or default_gguf_path()
+        # Conversion is plain file work: keep it off the worker so it never blocks generation.
+        model_dir = await asyncio.to_thread(prepare_mlx_model, gguf, self._cache_dir, self._weights)
+        self._model, self._tokenizer = await self._worker.call(lambda: _load(model_dir))
+
+    def count_prompt_tokens(self, messages: tuple[Message, ...]) -> int:
+        return len(self._prompt_ids(messages))
+
+    async def stream(self, request: ChatRequest, limits: GenerationLimits) -> AsyncGenerator[GenerationEvent, None]:
+        if self._model is None:
+            raise BackendUnavailable(f"model {self._profile.id!r} is not loaded yet")
+        prompt_ids = self._prompt_ids(request.messages)
+        job = GenerationJob(
+            prompt_ids=prompt_ids,
+            max_tokens=self._max_tokens(request, len(prompt_ids), limits),
+            sampling=request.sampling,
+            stop=request.stop,
+        )
+        model, tokenizer = self._model, self._tokenizer
+
+        def generate(emit: Emit[GenerationEvent], cancel: threading.Event) -> None:
+            run_generation(model, tokenizer, job, emit, cancel)
+
+        async with aclosing(self._worker.stream(generate)) as events:
+            async for event in events:
+                yield event
+
+    def _prompt_ids(self, messages: tuple[Message, ...]) -> list[int]:
+        ids = self._tokenizer.apply_chat_template(
+            [_template_message(m) for m in messages], add_generation_prompt=True, tokenize=True
+        )
+        return list(ids)
+
+    def _max_tokens(self, request: ChatRequest, prompt_tokens: int, limits: GenerationLimits) -> int:
+        window = self._profile.context_window
+        room = window - prompt_tokens
+        if room <= 0:
+            raise ContextLengthExceeded(
+                f"the prompt is {prompt_tokens} tokens; model {self._profile.id!r} has a context "
+                f"window of {window} tokens",
+                field="messages",
+            )
+        if request.max_tokens is None:
+            return min(room, limits.max_tokens_ceiling)
+        if request.max_tokens > room:
+            raise ContextLengthExceeded(
+                f"the prompt ({prompt_tokens} tokens) plus max_tokens ({request.max_tokens}) exceeds "
+                f"model {self._profile.id!r}'s context window of {window} tokens",
+                field="max_tokens",
+            )
+        return request.max_tokens
+
+
+def _load(model_dir: pathlib.Path) -> tuple[Any, Any]:
+    from mlx_lm.utils import load  # imported here: it pulls in transformers, slow to import
+
+    model, tokenizer = load(str(model_dir))[:2]
+    return model, tokenizer
+
+
+def _template_message(message: Message) -> dict[str, str]:
+    out = {"role": message.role.value, "content": message.text}
+    if message.name:
+        out["name"] = message.name
+    return out

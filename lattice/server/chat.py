@@ -1,0 +1,116 @@
+"""Domain objects of a chat: what a request asks for and what a backend yields.
+
+Plain frozen dataclasses, independent of protobuf and of any backend.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Role(enum.Enum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+class FinishReason(enum.Enum):
+    STOP = "stop"
+    LENGTH = "length"
+    TOOL_CALLS = "tool_calls"
+    CONTENT_FILTER = "content_filter"
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    url: str
+    detail: str = ""
+
+
+ContentPart = TextPart | ImagePart
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: tuple[ContentPart, ...] = ()
+    name: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+
+    @property
+    def text(self) -> str:
+        """The text parts joined; images are not text."""
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @property
+    def has_image(self) -> bool:
+        return any(isinstance(p, ImagePart) for p in self.content)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to pick tokens. `temperature == 0` is greedy."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: tuple[Message, ...]
+    max_tokens: int | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    stop: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
+    """Names of the tools offered (their schemas travel with the proto request to proxied backends)."""
+    wants_json: bool = False
+    user: str = ""
+
+    @property
+    def has_image(self) -> bool:
+        return any(m.has_image for m in self.messages)
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Delta:
+    """New text since the previous delta."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The end of generation: always the last item a backend yields."""
+
+    reason: FinishReason
+    usage: Usage
+
+
+GenerationEvent = Delta | Finish

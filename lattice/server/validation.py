@@ -1,0 +1,32 @@
+"""Checks a chat request before any model sees it; each failure names the field to fix."""
+
+from __future__ import annotations
+
+from lattice.errors import InvalidArgument
+from lattice.server.chat import ChatRequest, Role
+
+MAX_STOP_SEQUENCES = 4
+MAX_STOP_LENGTH = 256
+
+
+def validate_chat_request(request: ChatRequest, *, max_tokens_ceiling: int) -> None:
+    if not request.messages:
+        raise InvalidArgument("messages must not be empty", field="messages")
+    for i, message in enumerate(request.messages):
+        if message.role is Role.TOOL and not message.tool_call_id:
+            raise InvalidArgument("a tool message needs tool_call_id", field=f"messages[{i}].tool_call_id")
+    if request.max_tokens is not None and not 1 <= request.max_tokens <= max_tokens_ceiling:
+        raise InvalidArgument(
+            f"max_tokens must be between 1 and {max_tokens_ceiling}, got {request.max_tokens}",
+            field="max_tokens",
+        )
+    sampling = request.sampling
+    if not 0.0 <= sampling.temperature <= 2.0:
+        raise InvalidArgument(f"temperature must be between 0 and 2, got {sampling.temperature}", field="temperature")
+    if not 0.0 < sampling.top_p <= 1.0:
+        raise InvalidArgument(f"top_p must be in (0, 1], got {sampling.top_p}", field="top_p")
+    if len(request.stop) > MAX_STOP_SEQUENCES:
+        raise InvalidArgument(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed", field="stop")
+    for stop in request.stop:
+        if not stop or len(stop) > MAX_STOP_LENGTH:
+            raise InvalidArgument(f"each stop sequence must be 1 to {MAX_STOP_LENGTH} characters", field="stop")
