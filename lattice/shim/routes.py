@@ -1,0 +1,96 @@
+"""The OpenAI routes: translate, call the server, translate back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from lattice.shim import convert, errors
+from lattice.shim.protocol import ChatCompletionRequest
+from lattice.shim.upstream import Upstream, call_metadata
+from lattice.v1 import chat_pb2, resolve_pb2
+
+MODEL_HEADER = "x-lattice-model"
+
+router = APIRouter()
+
+
+def _upstream(request: Request) -> Upstream:
+    upstream: Upstream = request.app.state.upstream
+    return upstream
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> JSONResponse:
+    try:
+        serving = await _upstream(request).serving()
+    except grpc.aio.AioRpcError as error:
+        return JSONResponse({"status": "unavailable", "detail": error.code().name}, 503)
+    return JSONResponse({"status": "ok" if serving else "starting"}, 200 if serving else 503)
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    stub, metadata = _upstream(request).resolve, call_metadata(request)
+    models: list[dict[str, Any]] = []
+    page_token = ""
+    while True:
+        page = await stub.ListModels(resolve_pb2.ListModelsRequest(page_token=page_token), metadata=metadata)
+        models += [{"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by} for m in page.models]
+        if not (page_token := page.next_page_token):
+            return {"object": "list", "data": models}
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSONResponse | StreamingResponse:
+    proto = convert.chat_request_to_proto(body)
+    stub, metadata = _upstream(request).chat, call_metadata(request)
+    if not body.stream:
+        call = stub.Chat(proto, metadata=metadata)
+        response = await call
+        return JSONResponse(convert.chat_response_to_json(response), headers=await _model_header(call))
+    stream = stub.StreamChat(proto, metadata=metadata)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    try:
+        # Wait for the first message so that a refused request gets its real HTTP status, not a 200 stream.
+        first = await stream.read()
+    except BaseException:
+        stream.cancel()
+        raise
+    return StreamingResponse(
+        _sse(stream, first, include_usage),
+        media_type="text/event-stream",
+        headers={**await _model_header(stream), "cache-control": "no-cache"},
+    )
+
+
+async def _model_header(call: Any) -> dict[str, str]:
+    for key, value in await call.initial_metadata() or ():
+        if key == MODEL_HEADER:
+            return {MODEL_HEADER: str(value)}
+    return {}
+
+
+async def _sse(stream: Any, first: Any, include_usage: bool) -> AsyncIterator[str]:
+    try:
+        message: chat_pb2.StreamChatResponse | Any = first
+        while message is not grpc.aio.EOF:
+            yield _event(convert.chunk_to_json(message))
+            if message.HasField("done") and include_usage:
+                yield _event(convert.usage_chunk_to_json(message))
+            message = await stream.read()
+        yield "data: [DONE]\n\n"
+    except grpc.aio.AioRpcError as error:
+        # Headers are gone already: report in-band, as OpenAI does mid-stream.
+        yield _event(errors.from_grpc(error).body)
+    finally:
+        stream.cancel()  # a client that went away stops generation on the server
+
+
+def _event(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
