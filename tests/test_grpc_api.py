@@ -172,3 +172,11 @@ async def test_bad_requests_get_a_status_with_a_reason(
     info = error_info(caught.value)
     assert info.reason == reason and info.domain == "lattice"
     assert caught.value.details()
+
+
+async def test_negative_seeds_are_seeds_too(channel: grpc.aio.Channel) -> None:
+    # OpenAI accepts any integer seed; MLX takes only unsigned 64-bit ones.
+    stub = chat_pb2_grpc.ChatServiceStub(channel)
+    request = chat_pb2.ChatRequest(messages=[user("Name a colour.")], temperature=1.0, seed=-5, max_tokens=8)
+    first, second = await stub.Chat(request), await stub.Chat(request)
+    assert first.message.content[0].text == second.message.content[0].text

@@ -32,8 +32,10 @@ def run_generation(
     model: Any, tokenizer: Any, job: GenerationJob, emit: Emit[GenerationEvent], cancel: threading.Event
 ) -> None:
     """Generates on the calling (worker) thread, emitting `Delta`s then one `Finish`."""
-    # The global MLX key is ours: jobs run one at a time on this thread.
-    mx.random.seed(job.sampling.seed if job.sampling.seed is not None else secrets.randbits(63))
+    # The global MLX key is ours: jobs run one at a time on this thread. MLX takes
+    # unsigned 64-bit seeds; callers may send any integer (OpenAI does).
+    seed = job.sampling.seed if job.sampling.seed is not None else secrets.randbits(64)
+    mx.random.seed(seed % 2**64)
     sampler = make_sampler(temp=job.sampling.temperature, top_p=_top_p(job.sampling.top_p))
     detokenizer = tokenizer.detokenizer
     detokenizer.reset()
