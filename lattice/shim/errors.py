@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
+from lattice.wire import STATUS_DETAILS_METADATA_KEY
 
 # gRPC code → (HTTP status, OpenAI error type)
 _HTTP = {
@@ -55,7 +55,7 @@ def from_grpc(error: grpc.aio.AioRpcError) -> HttpError:
 def _details(
     error: grpc.aio.AioRpcError,
 ) -> tuple[error_details_pb2.ErrorInfo | None, error_details_pb2.RetryInfo | None]:
-    raw = next((v for k, v in (error.trailing_metadata() or ()) if k == STATUS_DETAILS_KEY), None)
+    raw = next((v for k, v in (error.trailing_metadata() or ()) if k == STATUS_DETAILS_METADATA_KEY), None)
     if not isinstance(raw, bytes):
         return None, None
     info, retry = None, None

@@ -14,8 +14,7 @@ from lattice.shim import convert, errors
 from lattice.shim.protocol import ChatCompletionRequest
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import chat_pb2, resolve_pb2
-
-MODEL_HEADER = "x-lattice-model"
+from lattice.wire import MODEL_METADATA_KEY
 
 router = APIRouter()
 
@@ -71,8 +70,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSO
 
 async def _model_header(call: Any) -> dict[str, str]:
     for key, value in await call.initial_metadata() or ():
-        if key == MODEL_HEADER:
-            return {MODEL_HEADER: str(value)}
+        if key == MODEL_METADATA_KEY:
+            return {MODEL_METADATA_KEY: str(value)}
     return {}
 
 

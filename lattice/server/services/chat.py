@@ -14,8 +14,7 @@ from lattice.server.gateway import Gateway
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
-
-MODEL_HEADER = "x-lattice-model"
+from lattice.wire import MODEL_METADATA_KEY
 
 Context = grpc.aio.ServicerContext[chat_pb2.ChatRequest, Any]
 
@@ -27,7 +26,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
         async with grpc_errors(context):
             completion = await self._gateway.complete(convert.chat_request_from_proto(request))
-            await context.send_initial_metadata(((MODEL_HEADER, completion.resolution.model),))
+            await context.send_initial_metadata(((MODEL_METADATA_KEY, completion.resolution.model),))
             return chat_pb2.ChatResponse(
                 id=_completion_id(),
                 model=completion.resolution.model,
@@ -47,7 +46,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         async with grpc_errors(context):
             chat = self._gateway.open_chat(convert.chat_request_from_proto(request))
             model = chat.resolution.model
-            await context.send_initial_metadata(((MODEL_HEADER, model),))
+            await context.send_initial_metadata(((MODEL_METADATA_KEY, model),))
             completion_id, created = _completion_id(), convert.now_timestamp()
             first = True
             async with aclosing(chat.events) as events:

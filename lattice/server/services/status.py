@@ -12,10 +12,9 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from lattice.errors import ERROR_DOMAIN, LatticeError
+from lattice.wire import STATUS_DETAILS_METADATA_KEY
 
 log = logging.getLogger(__name__)
-
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
 def to_rpc_status(error: LatticeError) -> status_pb2.Status:
@@ -32,7 +31,7 @@ async def abort_with_error(context: grpc.aio.ServicerContext[Any, Any], error: L
     await context.abort(
         grpc.StatusCode[error.code],
         error.message,
-        trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),),
+        trailing_metadata=((STATUS_DETAILS_METADATA_KEY, status.SerializeToString()),),
     )
     raise AssertionError("context.abort raises")
 
