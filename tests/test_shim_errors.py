@@ -110,3 +110,13 @@ def test_openai_sdk_raises_typed_errors(gateway: GatewayProcess) -> None:
 def test_healthz(gateway: GatewayProcess) -> None:
     response = httpx.get(f"{gateway.http_url}/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_streaming_response_names_the_model(gateway: GatewayProcess) -> None:
+    body = {"messages": HI, "max_tokens": 2, "stream": True}
+    with httpx.stream("POST", f"{gateway.http_url}/v1/chat/completions", json=body, timeout=120) as response:
+        assert response.status_code == 200
+        assert response.headers["x-lattice-model"] == "smollm2-135m-instruct"
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"

@@ -1,0 +1,45 @@
+"""The `lattice` command as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from lattice import __version__
+from tests.gateway_process import GatewayProcess, lattice_env
+
+
+def lattice(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lattice", *args], env=lattice_env(**env), capture_output=True, text=True, timeout=60
+    )
+
+
+def test_version() -> None:
+    done = lattice("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"lattice {__version__}"
+
+
+@pytest.mark.slow
+def test_models_lists_the_running_gateways_models(gateway: GatewayProcess) -> None:
+    done = lattice("models", LATTICE_GRPC_PORT=str(gateway.grpc_port))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("smollm2-135m-instruct\tmlx\tcontext=8192")
+
+
+def test_models_without_a_gateway_says_so() -> None:
+    from tests.gateway_process import free_port
+
+    done = lattice("models", LATTICE_GRPC_PORT=str(free_port()))
+    assert done.returncode == 1
+    assert "UNAVAILABLE" in done.stderr
+
+
+def test_invalid_configuration_is_reported_not_raised() -> None:
+    done = lattice("models", LATTICE_GRPC_PORT="not-a-port")
+    assert done.returncode == 2
+    assert "grpc_port" in done.stderr
+    assert "Traceback" not in done.stderr
