@@ -34,12 +34,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, *, with_shim: bool) -> int:
-    from lattice.serve import serve  # heavy imports (MLX) only for the server
+    from lattice.serve import StartupError, serve  # heavy imports (MLX) only for the server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve(settings, with_shim=with_shim))
-    except UnsafeBindError as error:
+    except (UnsafeBindError, StartupError) as error:
         print(f"lattice: {error}", file=sys.stderr)
         return 2
     return 0

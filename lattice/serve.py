@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 
 import uvicorn
@@ -20,6 +21,10 @@ log = logging.getLogger("lattice")
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
+class StartupError(Exception):
+    """The gateway cannot start: a port is taken, or the default model is not installed."""
+
+
 class _EmbeddedUvicorn(uvicorn.Server):
     """uvicorn without its own signal handling: `serve` stops both servers on one signal."""
 
@@ -30,51 +35,73 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     check_safe_to_bind(settings)
+    # Bind both ports before anything slow, so a taken port is a clear error at once.
+    http_socket = _bind_http(settings) if with_shim else None
     worker = MlxWorker()
     gateway = build_gateway(settings, worker)
-    server, port, health_servicer = create_server(settings, gateway)
+    try:
+        server, port, health_servicer = create_server(settings, gateway)
+    except RuntimeError as error:
+        raise StartupError(f"cannot listen for gRPC on {settings.grpc_host}:{settings.grpc_port}: {error}") from error
     await set_serving(health_servicer, False)  # the servicer starts out SERVING
     await server.start()
     log.info("gRPC listening on %s:%d (health NOT_SERVING until the models are loaded)", settings.grpc_host, port)
 
     shim: _EmbeddedUvicorn | None = None
-    shim_task: asyncio.Task[None] | None = None
-    if with_shim:
+    tasks: list[asyncio.Task[None]] = []
+    if http_socket is not None:
         target = settings.model_copy(update={"grpc_port": port}).grpc_target
         app = create_app(target, max_body_bytes=settings.max_request_bytes)
-        shim = _EmbeddedUvicorn(
-            uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="info", lifespan="on")
-        )
-        shim_task = asyncio.create_task(shim.serve())
+        shim = _EmbeddedUvicorn(uvicorn.Config(app, log_level="info", lifespan="on"))
+        tasks.append(asyncio.create_task(shim.serve(sockets=[http_socket])))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    tasks.append(asyncio.create_task(stop.wait(), name="signal"))  # type: ignore[arg-type]
 
     try:
         log.info("preparing models: %s", ", ".join(m.id for m in settings.models))
-        await gateway.start()
+        try:
+            await gateway.start()
+        except FileNotFoundError as error:
+            raise StartupError(str(error)) from error
         await set_serving(health_servicer, True)
-        log.info(
-            "ready: gRPC %s:%d, REST http://%s:%d/v1",
-            settings.grpc_host,
-            port,
-            settings.http_host,
-            settings.http_port,
-        )
-        stopped = asyncio.create_task(stop.wait())
-        waits: set[asyncio.Future[object]] = {stopped}  # type: ignore[arg-type]
-        if shim_task:
-            waits.add(shim_task)  # type: ignore[arg-type]
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        log.info("ready: gRPC %s:%d, REST %s", settings.grpc_host, port, _http_url(http_socket))
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         log.info("shutting down")
         await set_serving(health_servicer, False)
-        if shim is not None and shim_task is not None:
+        if shim is not None:
             shim.should_exit = True
-            with contextlib.suppress(Exception):
-                await shim_task
+        for task in tasks:
+            if task.get_name() == "signal":
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await server.stop(SHUTDOWN_GRACE_SECONDS)
         await gateway.close()
         worker.stop()
+
+
+def _bind_http(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.http_host, settings.http_port))
+    except OSError as error:
+        sock.close()
+        raise StartupError(
+            f"cannot listen for REST on {settings.http_host}:{settings.http_port}: {error.strerror}"
+        ) from error
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _http_url(sock: socket.socket | None) -> str:
+    if sock is None:
+        return "off"
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}/v1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -42,4 +43,19 @@ def test_invalid_configuration_is_reported_not_raised() -> None:
     done = lattice("models", LATTICE_GRPC_PORT="not-a-port")
     assert done.returncode == 2
     assert "grpc_port" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("variable", ["LATTICE_GRPC_PORT", "LATTICE_HTTP_PORT"])
+def test_a_taken_port_is_a_clear_error(variable: str) -> None:
+    from tests.gateway_process import free_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = {"LATTICE_GRPC_PORT": str(free_port()), "LATTICE_HTTP_PORT": str(free_port())}
+        ports[variable] = str(taken.getsockname()[1])
+        done = lattice("serve", **ports)
+    assert done.returncode == 2, done.stderr
+    assert f"cannot listen for {'gRPC' if 'GRPC' in variable else 'REST'}" in done.stderr
     assert "Traceback" not in done.stderr

@@ -32,6 +32,7 @@ def create_app(grpc_target: str, *, max_body_bytes: int = 4 * 1024 * 1024) -> Fa
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(grpc.aio.AioRpcError, _grpc_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app
 
@@ -55,6 +56,12 @@ async def _invalid_request(_request: Request, exc: RequestValidationError) -> JS
 async def _grpc_error(_request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
     error = errors.from_grpc(exc)
     return JSONResponse(error.body, error.status, headers=error.headers)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    # Starlette logs the traceback; the caller gets the envelope, never the trace.
+    body = errors.envelope("internal error in the REST shim", type_="server_error", code="internal")
+    return JSONResponse(body, 500)
 
 
 class BodySizeLimit:
