@@ -7,6 +7,7 @@ same file, not with themselves. Runs fully offline.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pathlib
@@ -18,6 +19,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 from mlx_lm import stream_generate
+from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
 from mlx_lm.sample_utils import make_sampler
 from mlx_lm.tokenizer_utils import TokenizerWrapper
 from mlx_lm.utils import load
@@ -33,12 +35,13 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 GOLDEN: dict[str, Any] = json.loads((REPO / "tests/data/smollm2_golden_tokens.json").read_text(encoding="utf-8"))
 FORMATS: list[WeightFormat] = ["float32", "quantized", "float16"]
 
-# llama.cpp multiplies Q4_1 weights with 8-bit-rounded activations; next to MLX's exact
-# dequantized math its logits move by a few tenths (measured: the top-1/top-2 order only
-# flips where llama.cpp's own margin is < 0.1, and llama.cpp's pick is always within
-# 0.2 of MLX's best). Steps with a llama.cpp margin below NEAR_TIE are coin flips between
-# the two runtimes and end a greedy comparison.
-NEAR_TIE = 0.25
+# llama.cpp multiplies Q4_1 weights with 8-bit-rounded activations, MLX with exact
+# dequantized values, so their logits differ by a few tenths. Measured on the golden chats
+# (float32 and quantized alike): the runtimes' top-1 choices only differ where llama.cpp's
+# own top-1/top-2 margin is below 0.35, and llama.cpp's pick is always within 0.19 of
+# MLX's best logit. Steps with a margin below NEAR_TIE are coin flips between the two
+# runtimes and end a free-running greedy comparison.
+NEAR_TIE = 0.5
 TEACHER_FORCED_TOLERANCE = 0.5
 
 # mlx.nn.Module is invisible to mypy (mlx.nn ships no stubs), hence Any for the model.
@@ -56,18 +59,68 @@ def model_dirs(model_cache: pathlib.Path) -> dict[str, pathlib.Path]:
     return {weights: prepare_mlx_model(gguf, model_cache, weights) for weights in FORMATS}
 
 
-@pytest.fixture(scope="session", params=FORMATS)
-def loaded(request: pytest.FixtureRequest, model_dirs: dict[str, pathlib.Path]) -> Loaded:
+@functools.cache
+def _load(model_dir: pathlib.Path) -> Loaded:
     # load() is typed as returning 2 or 3 items (return_config=True adds the config).
-    model, tokenizer = load(str(model_dirs[request.param]))[:2]
+    model, tokenizer = load(str(model_dir))[:2]
     return model, tokenizer
 
 
-def _greedy(loaded: Loaded, prompt: list[int], max_tokens: int) -> list[int]:
+@pytest.fixture(scope="session", params=FORMATS)
+def loaded(request: pytest.FixtureRequest, model_dirs: dict[str, pathlib.Path]) -> Loaded:
+    return _load(model_dirs[request.param])
+
+
+@pytest.fixture(scope="session", params=["float32", "quantized"])
+def loaded_distinct(request: pytest.FixtureRequest, model_dirs: dict[str, pathlib.Path]) -> Loaded:
+    """The two numerically distinct paths (dense, quantized matmuls) for the costlier checks.
+
+    float16 is float32's dequantization rounded once more, and 2x slower on this CPU.
+    """
+    return _load(model_dirs[request.param])
+
+
+class _SharedPrefix:
+    """A KV cache holding the prompt prefix all golden chats share (the default system prompt).
+
+    MLX's CPU backend runs only ~10-15 tok/s here even for prefill (the mlx-cpu wheel's
+    BLAS is the reference one), so recomputing the prefix for every chat would dominate.
+    """
+
+    def __init__(self, model: Any) -> None:
+        prompts = [chat["prompt_ids"] for chat in GOLDEN["greedy_chats"]]
+        shared = next(
+            (i for i, column in enumerate(zip(*prompts, strict=False)) if len(set(column)) > 1),
+            min(map(len, prompts)) - 1,
+        )
+        self.length = shared
+        self.cache = make_prompt_cache(model)
+        mx.eval(model(mx.array([prompts[0][:shared]]), cache=self.cache))
+
+    def suffix(self, ids: list[int]) -> list[int]:
+        return ids[self.length :]
+
+    def rewind(self) -> None:
+        trim_prompt_cache(self.cache, self.cache[0].offset - self.length)
+
+
+def _greedy(loaded: Loaded, prompt: list[int], max_tokens: int, prefix: _SharedPrefix | None = None) -> list[int]:
     model, tokenizer = loaded
     sampler = make_sampler(temp=0.0)
-    stream = stream_generate(model, tokenizer, prompt, max_tokens=max_tokens, sampler=sampler)
-    return [response.token for response in stream]
+    if prefix is None:
+        stream = stream_generate(model, tokenizer, prompt, max_tokens=max_tokens, sampler=sampler)
+        return [response.token for response in stream]
+    stream = stream_generate(
+        model,
+        tokenizer,
+        prefix.suffix(prompt),
+        max_tokens=max_tokens,
+        sampler=sampler,
+        prompt_cache=prefix.cache,
+    )
+    ids = [response.token for response in stream]
+    prefix.rewind()
+    return ids
 
 
 def _chat_prompt(tokenizer: TokenizerWrapper, messages: list[dict[str, str]]) -> list[int]:
@@ -130,6 +183,7 @@ def test_chat_template_matches_llama_cpp_prompt(loaded: Loaded) -> None:
         assert prompt == chat["prompt_ids"]
 
 
+@pytest.mark.slow
 def test_greedy_answer_names_paris(loaded: Loaded) -> None:
     _, tokenizer = loaded
     prompt = _chat_prompt(tokenizer, _france_chat()["messages"])
@@ -138,17 +192,21 @@ def test_greedy_answer_names_paris(loaded: Loaded) -> None:
     assert ids[-1] in tokenizer.eos_token_ids  # stopped on <|im_end|>, well within 24 tokens
 
 
-def test_teacher_forced_logits_agree_with_llama_cpp(loaded: Loaded) -> None:
+@pytest.mark.slow
+def test_teacher_forced_logits_agree_with_llama_cpp(loaded_distinct: Loaded) -> None:
     """Fed llama.cpp's completions, our model prefers llama.cpp's token at (nearly) every step.
 
     A conversion error (e.g. Q/K rows left permuted) agrees on almost no step.
     """
-    model, _ = loaded
+    model, _ = loaded_distinct
+    prefix = _SharedPrefix(model)
     steps = exact = 0
     for chat in GOLDEN["greedy_chats"]:
         prompt, completion = chat["prompt_ids"], chat["completion_ids"]
-        logits = model(mx.array([prompt + completion]))[0, len(prompt) - 1 : -1]
-        logits_np = np.array(logits.astype(mx.float32))
+        logits = model(mx.array([prefix.suffix(prompt + completion)]), cache=prefix.cache)
+        first = len(prompt) - prefix.length - 1  # logits predicting completion[0]
+        logits_np = np.array(logits[0, first : first + len(completion)].astype(mx.float32))
+        prefix.rewind()
         for step, token in enumerate(completion):
             gap = float(logits_np[step].max() - logits_np[step, token])
             assert gap <= TEACHER_FORCED_TOLERANCE, (chat["messages"], step, gap)
@@ -157,15 +215,17 @@ def test_teacher_forced_logits_agree_with_llama_cpp(loaded: Loaded) -> None:
     assert exact >= 0.85 * steps, f"argmax agrees with llama.cpp on only {exact}/{steps} steps"
 
 
-def test_greedy_tokens_agree_with_llama_cpp(loaded: Loaded) -> None:
+@pytest.mark.slow
+def test_greedy_tokens_agree_with_llama_cpp(loaded_distinct: Loaded) -> None:
     """Free-running greedy decode reproduces llama.cpp's tokens up to its first near-tie."""
+    prefix = _SharedPrefix(loaded_distinct[0])
     long_agreements = 0
     for chat in GOLDEN["greedy_chats"]:
         margins: list[float] = chat["top2_margins"]
         clear = next((i for i, m in enumerate(margins) if m < NEAR_TIE), len(margins))
         if clear == 0:
             continue  # llama.cpp's very first token is a coin flip (the France prompt is one)
-        ours = _greedy(loaded, chat["prompt_ids"], max_tokens=clear)
+        ours = _greedy(loaded_distinct, chat["prompt_ids"], max_tokens=clear, prefix=prefix)
         assert ours == chat["completion_ids"][:clear], chat["messages"]
         long_agreements += clear >= 8
     assert long_agreements >= 3  # the check must not pass vacuously

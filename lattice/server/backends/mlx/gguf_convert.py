@@ -24,11 +24,13 @@ from typing import Any
 
 import mlx.core as mx
 
-from .gguf_tokenizer import write_tokenizer_files
-from .gguf_weights import WeightFormat, convert_tensors, model_config, read_gguf
+from lattice.config import WeightFormat
+from lattice.server.backends.mlx.gguf_tokenizer import write_tokenizer_files
+from lattice.server.backends.mlx.gguf_weights import convert_tensors, model_config, read_gguf
 
 __all__ = [
     "CONVERTER_VERSION",
+    "MANIFEST_NAME",
     "DefaultModelNotInstalledError",
     "WeightFormat",
     "default_gguf_path",

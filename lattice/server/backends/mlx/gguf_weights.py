@@ -11,11 +11,11 @@ from __future__ import annotations
 import pathlib
 import re
 from collections import Counter
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import mlx.core as mx
 
-WeightFormat = Literal["quantized", "float32", "float16"]
+from lattice.config import WeightFormat
 
 # Every quantized type mx.load understands in GGUF uses blocks of 32 values.
 GGUF_GROUP_SIZE = 32
@@ -164,9 +164,9 @@ def _bits(packed: mx.array, scales: mx.array) -> int:
 def _quantization_config(out: dict[str, mx.array]) -> dict[str, Any]:
     """Most common bit width as default; per-layer entries for the others (e.g. Q8_0 embedding)."""
     per_layer = {
-        name.removesuffix(".weight"): _bits(arr, out[name.replace(".weight", ".scales")])
+        layer: _bits(arr, out[f"{layer}.scales"])
         for name, arr in out.items()
-        if name.endswith(".weight") and name.replace(".weight", ".scales") in out
+        if name.endswith(".weight") and f"{(layer := name.removesuffix('.weight'))}.scales" in out
     }
     if not per_layer:
         raise UnsupportedGGUFError("quantized format requested but GGUF has no quantized tensors")
