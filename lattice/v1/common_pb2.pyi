@@ -34,6 +34,14 @@ class CandidateVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CANDIDATE_VERDICT_UNAVAILABLE: _ClassVar[CandidateVerdict]
     CANDIDATE_VERDICT_UNHEALTHY: _ClassVar[CandidateVerdict]
     CANDIDATE_VERDICT_OVER_CAPACITY: _ClassVar[CandidateVerdict]
+    CANDIDATE_VERDICT_FAILED: _ClassVar[CandidateVerdict]
+
+class LatencyTier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LATENCY_TIER_UNSPECIFIED: _ClassVar[LatencyTier]
+    LATENCY_TIER_FAST: _ClassVar[LatencyTier]
+    LATENCY_TIER_STANDARD: _ClassVar[LatencyTier]
+    LATENCY_TIER_SLOW: _ClassVar[LatencyTier]
 ROLE_UNSPECIFIED: Role
 ROLE_SYSTEM: Role
 ROLE_USER: Role
@@ -52,6 +60,11 @@ CANDIDATE_VERDICT_CONTEXT_TOO_SMALL: CandidateVerdict
 CANDIDATE_VERDICT_UNAVAILABLE: CandidateVerdict
 CANDIDATE_VERDICT_UNHEALTHY: CandidateVerdict
 CANDIDATE_VERDICT_OVER_CAPACITY: CandidateVerdict
+CANDIDATE_VERDICT_FAILED: CandidateVerdict
+LATENCY_TIER_UNSPECIFIED: LatencyTier
+LATENCY_TIER_FAST: LatencyTier
+LATENCY_TIER_STANDARD: LatencyTier
+LATENCY_TIER_SLOW: LatencyTier
 
 class Usage(_message.Message):
     __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -122,13 +135,15 @@ class Candidate(_message.Message):
     def __init__(self, model: _Optional[str] = ..., verdict: _Optional[_Union[CandidateVerdict, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class Resolution(_message.Message):
-    __slots__ = ("expression", "model", "backend", "candidates")
+    __slots__ = ("expression", "model", "backend", "candidates", "escalated")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    ESCALATED_FIELD_NUMBER: _ClassVar[int]
     expression: str
     model: str
     backend: str
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
-    def __init__(self, expression: _Optional[str] = ..., model: _Optional[str] = ..., backend: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ...) -> None: ...
+    escalated: bool
+    def __init__(self, expression: _Optional[str] = ..., model: _Optional[str] = ..., backend: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., escalated: _Optional[bool] = ...) -> None: ...
