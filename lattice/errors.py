@@ -6,7 +6,9 @@
     ├── ModelNotFound                 NOT_FOUND        MODEL_NOT_FOUND
     ├── NoModelSatisfies              FAILED_PRECONDITION NO_MODEL_SATISFIES
     ├── Unauthenticated               UNAUTHENTICATED  API_KEY_MISSING / API_KEY_INVALID
-    ├── BackendUnavailable            UNAVAILABLE      BACKEND_UNAVAILABLE
+    ├── ResourceExhausted             RESOURCE_EXHAUSTED UPSTREAM_RATE_LIMITED (+ RetryInfo)
+    ├── BackendUnavailable            UNAVAILABLE      BACKEND_UNAVAILABLE (+ RetryInfo when known)
+    ├── BackendRejected               INVALID_ARGUMENT UPSTREAM_REJECTED
     └── BackendFailed                 INTERNAL         BACKEND_FAILED
 
 Domain code raises these and knows nothing of gRPC; `lattice.server.services.status`
@@ -81,6 +83,20 @@ class Unauthenticated(LatticeError):
 class BackendUnavailable(LatticeError):
     code = "UNAVAILABLE"
     default_reason = "BACKEND_UNAVAILABLE"
+
+
+class ResourceExhausted(LatticeError):
+    """Over a rate or capacity limit; `retry_after_seconds` says when to try again."""
+
+    code = "RESOURCE_EXHAUSTED"
+    default_reason = "UPSTREAM_RATE_LIMITED"
+
+
+class BackendRejected(LatticeError):
+    """An upstream refused the request itself (its 4xx); retrying elsewhere would not help."""
+
+    code = "INVALID_ARGUMENT"
+    default_reason = "UPSTREAM_REJECTED"
 
 
 class BackendFailed(LatticeError):

@@ -1,4 +1,4 @@
-"""Domain checks, without a channel or a model."""
+"""Domain checks and the model-expression grammar, without a channel or a model."""
 
 from __future__ import annotations
 
@@ -6,70 +6,208 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from lattice.config import ModelProfile
-from lattice.errors import InvalidArgument, ModelNotFound, NoModelSatisfies
+from lattice.config import Escalation, ModelProfile
+from lattice.errors import ContextLengthExceeded, InvalidArgument, ModelNotFound, NoModelSatisfies
 from lattice.server.backends.base import Backend, GenerationLimits
-from lattice.server.chat import ChatRequest, GenerationEvent, ImagePart, Message, Role, Sampling, TextPart
+from lattice.server.chat import (
+    ChatRequest,
+    GenerationEvent,
+    ImagePart,
+    LatencyTier,
+    Message,
+    ResponseFormat,
+    Role,
+    Sampling,
+    TextPart,
+    Tool,
+    ToolChoice,
+)
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.resolver import Resolver, Verdict
 from lattice.server.validation import validate_chat_request
 
 
 class NeverRuns(Backend):
+    """Resolution must not run anything; `up` is what the backend's health says."""
+
     name = "none"
 
-    async def stream(self, request: ChatRequest, limits: GenerationLimits) -> AsyncGenerator[GenerationEvent, None]:
+    def __init__(self, up: bool = True) -> None:
+        self.up = up
+
+    @property
+    def available(self) -> bool:
+        return self.up
+
+    async def stream(
+        self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
+    ) -> AsyncGenerator[GenerationEvent, None]:
         raise AssertionError("resolution must not run anything")
         yield  # pragma: no cover
 
 
 HI = (Message(Role.USER, (TextPart("hi"),)),)
+TOOL = Tool("get_weather", parameters={"type": "object"})
+
+SMALL = ModelProfile(id="small", aliases=("tiny",), roles=("fast",), latency_tier="fast", context_window=2048)
+CODER = ModelProfile(id="qwen-coder-7b", capabilities=("chat", "tools"), roles=("coder",), context_window=32768)
+CODER2 = ModelProfile(id="deep-coder", capabilities=("chat",), roles=("coder",), cost_per_million_tokens=2)
+SEEING = ModelProfile(
+    id="claude-x",
+    capabilities=("chat", "vision", "tools", "json_mode", "long_context"),
+    roles=("reasoner",),
+    context_window=200_000,
+    latency_tier="slow",
+    cost_per_million_tokens=15,
+)
+DOWN = ModelProfile(id="down-model", roles=("fast",))
 
 
-def resolver(*profiles: ModelProfile, default: str = "small") -> Resolver:
-    registry = ModelRegistry([RegisteredModel(p, NeverRuns()) for p in profiles])
-    return Resolver(registry, default)
+def resolver(
+    *profiles: ModelProfile,
+    default: str = "small",
+    roles: dict[str, tuple[str, ...]] | None = None,
+    escalation: Escalation | None = None,
+) -> Resolver:
+    registry = ModelRegistry([RegisteredModel(p, NeverRuns(up=p.id != "down-model")) for p in profiles])
+    return Resolver(registry, default_model=default, roles=roles or {}, escalation=escalation or Escalation())
 
 
-SMALL = ModelProfile(id="small", aliases=("tiny",))
-SEEING = ModelProfile(id="seeing", capabilities=("chat", "vision", "tools", "json_mode"))
+ALL = (SMALL, CODER, CODER2, SEEING, DOWN)
+IMAGE = ChatRequest("", (Message(Role.USER, (TextPart("what is this?"), ImagePart("data:image/png;base64,AA"))),))
 
 
-@pytest.mark.parametrize("expression", ["", "auto", "default", " AUTO "])
-def test_default_expressions_pick_the_default(expression: str) -> None:
-    resolution = resolver(SMALL, SEEING).resolve(expression)
-    assert resolution.model == "small"
-    assert resolution.candidates[0].verdict is Verdict.CHOSEN
+@pytest.mark.parametrize(
+    ("expression", "request_", "chosen"),
+    [
+        ("", None, "small"),
+        ("auto", None, "small"),
+        (" DEFAULT ", None, "small"),
+        ("small", None, "small"),
+        ("TINY", None, "small"),
+        ("role:coder", None, "qwen-coder-7b"),
+        ("role:CODER", None, "qwen-coder-7b"),
+        ("role:fast", None, "small"),
+        ("no-such-model,role:coder", None, "qwen-coder-7b"),
+        ("down-model,small", None, "small"),
+        ("*coder*", None, "qwen-coder-7b"),
+        ("deep*", None, "deep-coder"),
+        ("claude-?", None, "claude-x"),
+        ("vision", None, "claude-x"),
+        ("role:coder+tools", ChatRequest("", HI, tools=(TOOL,)), "qwen-coder-7b"),
+        ("tools+long-context", None, "claude-x"),
+        ("role:reasoner,small", None, "claude-x"),
+        ("", IMAGE, None),  # the default cannot see: refused below
+        ("small,vision", IMAGE, "claude-x"),  # a priority list skips what cannot serve
+        ("role:coder", ChatRequest("", HI, tools=(TOOL,)), "qwen-coder-7b"),
+        ("role:coder", ChatRequest("", HI, latency_tier=LatencyTier.FAST), "qwen-coder-7b"),
+        ("*", ChatRequest("", HI, latency_tier=LatencyTier.SLOW), "claude-x"),
+        ("*", ChatRequest("", HI, latency_tier=LatencyTier.FAST), "small"),
+        ("small,claude-x", ChatRequest("", (Message(Role.USER, (TextPart("x" * 20000),)),)), "claude-x"),
+        ("json", ChatRequest("", HI, response_format=ResponseFormat("json_object")), "claude-x"),
+    ],
+)
+def test_grammar(expression: str, request_: ChatRequest | None, chosen: str | None) -> None:
+    if chosen is None:
+        with pytest.raises(NoModelSatisfies):
+            resolver(*ALL).resolve(expression, request_)
+        return
+    resolution = resolver(*ALL).resolve(expression, request_)
+    assert resolution.model == chosen
+    assert [c.verdict for c in resolution.candidates if c.model == chosen] == [Verdict.CHOSEN]
 
 
-@pytest.mark.parametrize("expression", ["small", "tiny", "TINY"])
-def test_ids_and_aliases(expression: str) -> None:
-    assert resolver(SMALL).resolve(expression).model == "small"
+def test_configured_role_ranking_comes_first() -> None:
+    resolution = resolver(*ALL, roles={"coder": ("deep-coder",)}).resolve("role:coder")
+    assert resolution.model == "deep-coder"
+    assert [(c.model, c.verdict) for c in resolution.candidates] == [
+        ("deep-coder", Verdict.CHOSEN),
+        ("qwen-coder-7b", Verdict.OUTRANKED),
+    ]
+    assert [m.id for m in resolution.fallbacks] == ["qwen-coder-7b"]
+
+
+def test_every_candidate_says_why_it_was_passed_over() -> None:
+    resolution = resolver(*ALL).resolve("down-model,small,vision", IMAGE)
+    verdicts = {c.model: (c.verdict, c.detail) for c in resolution.candidates}
+    assert verdicts["down-model"][0] is Verdict.MISSING_CAPABILITY
+    assert verdicts["small"] == (Verdict.MISSING_CAPABILITY, "lacks vision")
+    assert verdicts["claude-x"][0] is Verdict.CHOSEN
+
+
+def test_unavailable_models_are_skipped_with_a_reason() -> None:
+    resolution = resolver(*ALL).resolve("role:fast", ChatRequest("", HI, latency_tier=LatencyTier.STANDARD))
+    verdicts = {c.model: c.verdict for c in resolution.candidates}
+    assert verdicts == {"down-model": Verdict.UNAVAILABLE, "small": Verdict.CHOSEN}
+
+
+def test_a_prompt_too_long_for_every_candidate_is_context_length_exceeded() -> None:
+    long = ChatRequest("", (Message(Role.USER, (TextPart("word " * 4000),)),))
+    with pytest.raises(ContextLengthExceeded, match="context window 2048") as caught:
+        resolver(*ALL).resolve("small", long)
+    assert caught.value.field == "messages"
+    with pytest.raises(NoModelSatisfies, match="lacks vision"):  # other reasons too: no model satisfies
+        resolver(*ALL).resolve("small,deep-coder", ChatRequest("", (*long.messages, *IMAGE.messages)))
 
 
 def test_unknown_model_names_what_exists() -> None:
-    with pytest.raises(ModelNotFound, match="available: small, seeing"):
-        resolver(SMALL, SEEING).resolve("gpt-17")
+    with pytest.raises(ModelNotFound, match="available: small, qwen-coder-7b"):
+        resolver(*ALL).resolve("gpt-17")
+    with pytest.raises(ModelNotFound):
+        resolver(*ALL).resolve("role:poet")
+    with pytest.raises(ModelNotFound):
+        resolver(*ALL).resolve("*nothing*")
 
 
 def test_personal_runtimes_are_not_found_until_enabled() -> None:
     with pytest.raises(ModelNotFound, match="personal runtime"):
-        resolver(SMALL).resolve("lattice:personal:lat_abc")
+        resolver(*ALL).resolve("lattice:personal:lat_abc")
+
+
+@pytest.mark.parametrize("expression", ["a,,b", "role:", "small+claude-x", "small + "])
+def test_malformed_expressions(expression: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        resolver(*ALL).resolve(expression)
+    assert caught.value.field == "model"
 
 
 @pytest.mark.parametrize(
     ("request_", "missing"),
     [
-        (ChatRequest("small", (Message(Role.USER, (ImagePart("data:image/png;base64,AA"),)),)), "vision"),
-        (ChatRequest("small", HI, tools=("get_weather",)), "tools"),
-        (ChatRequest("small", HI, wants_json=True), "json_mode"),
+        (IMAGE, "vision"),
+        (ChatRequest("small", HI, tools=(TOOL,)), "tools"),
+        (ChatRequest("small", HI, response_format=ResponseFormat("json_object")), "json_mode"),
     ],
 )
 def test_hard_constraints_are_never_dropped(request_: ChatRequest, missing: str) -> None:
     with pytest.raises(NoModelSatisfies) as caught:
-        resolver(SMALL, SEEING).resolve("small", request_)
+        resolver(*ALL).resolve("small", request_)
     assert caught.value.metadata["missing"] == missing
-    assert resolver(SMALL, SEEING).resolve("seeing", request_).model == "seeing"
+    assert missing in caught.value.message
+
+
+def test_escalation_is_off_by_default_and_opt_in() -> None:
+    policy = Escalation(target="role:reasoner")
+    with pytest.raises(NoModelSatisfies):
+        resolver(*ALL, escalation=policy).resolve("small", IMAGE)
+    allowed = ChatRequest(IMAGE.model, IMAGE.messages, allow_escalation=True)
+    resolution = resolver(*ALL, escalation=policy).resolve("small", allowed)
+    assert resolution.escalated
+    assert resolution.model == "claude-x"
+    assert "escalated to 'role:reasoner'" in resolution.candidates[0].detail
+    automatic = resolver(*ALL, escalation=Escalation(target="claude-x", automatic=True)).resolve("small", IMAGE)
+    assert automatic.escalated
+
+
+def test_an_escalation_target_that_cannot_serve_either_keeps_the_original_refusal() -> None:
+    policy = Escalation(target="deep-coder", automatic=True)
+    with pytest.raises(NoModelSatisfies, match="small"):
+        resolver(*ALL, escalation=policy).resolve("small", IMAGE)
+
+
+def test_no_default_means_the_cheapest_model_that_fits() -> None:
+    assert resolver(*ALL, default="").resolve("", IMAGE).model == "claude-x"
+    assert resolver(*ALL, default="").resolve("").model == "small"
 
 
 @pytest.mark.parametrize(
@@ -85,6 +223,9 @@ def test_hard_constraints_are_never_dropped(request_: ChatRequest, missing: str)
         (ChatRequest("", HI, stop=("a", "b", "c", "d", "e")), "stop"),
         (ChatRequest("", HI, stop=("",)), "stop"),
         (ChatRequest("", (Message(Role.TOOL, (TextPart("42"),)),)), "messages[0].tool_call_id"),
+        (ChatRequest("", HI, tools=(Tool(""),)), "tools[0].function.name"),
+        (ChatRequest("", HI, tools=(TOOL, TOOL)), "tools"),
+        (ChatRequest("", HI, tools=(TOOL,), tool_choice=ToolChoice(function_name="other")), "tool_choice"),
     ],
 )
 def test_invalid_requests_name_the_field(request_: ChatRequest, field: str) -> None:
@@ -96,6 +237,5 @@ def test_invalid_requests_name_the_field(request_: ChatRequest, field: str) -> N
 
 def test_a_valid_request_passes() -> None:
     validate_chat_request(
-        ChatRequest("", HI, max_tokens=100, sampling=Sampling(0.0, 1.0, 3), stop=("\n",)),
-        max_tokens_ceiling=100,
+        ChatRequest("", HI, max_tokens=100, sampling=Sampling(0.0, 1.0, 3), stop=("\n",)), max_tokens_ceiling=100
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 
 class Role(enum.Enum):
@@ -72,20 +73,62 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class Tool:
+    """A function the model may call; `parameters` is its JSON Schema."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """`mode` as OpenAI's strings, or a forced `function_name`."""
+
+    mode: Literal["none", "auto", "required"] | None = None
+    function_name: str = ""
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class LatencyTier(enum.Enum):
+    FAST = "fast"
+    STANDARD = "standard"
+    SLOW = "slow"
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     model: str
     messages: tuple[Message, ...]
     max_tokens: int | None = None
     sampling: Sampling = field(default_factory=Sampling)
     stop: tuple[str, ...] = ()
-    tools: tuple[str, ...] = ()
-    """Names of the tools offered (their schemas travel with the proto request to proxied backends)."""
-    wants_json: bool = False
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
     user: str = ""
+    latency_tier: LatencyTier | None = None
+    """Prefer models of this tier; a preference, never a hard constraint."""
+    allow_escalation: bool = False
 
     @property
     def has_image(self) -> bool:
         return any(m.has_image for m in self.messages)
+
+    @property
+    def wants_json(self) -> bool:
+        return self.response_format is not None and self.response_format.type != "text"
+
+    @property
+    def text_length(self) -> int:
+        """Characters of text in the conversation (for estimating its size before tokenizing)."""
+        return sum(len(m.text) + sum(len(c.arguments) for c in m.tool_calls) for m in self.messages)
 
 
 @dataclass(frozen=True)
@@ -99,10 +142,21 @@ class Usage:
 
 
 @dataclass(frozen=True)
-class Delta:
-    """New text since the previous delta."""
+class ToolCallDelta:
+    """A fragment of a tool call, as OpenAI streams them: id and name on the first fragment."""
 
-    text: str
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(frozen=True)
+class Delta:
+    """New output since the previous delta."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 @dataclass(frozen=True)

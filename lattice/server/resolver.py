@@ -1,22 +1,38 @@
-"""Turns a `model` expression and a request's needs into one model, and says why.
+"""Turns a `model` expression and a request's needs into an ordered choice of models, and says why.
 
-This first cut understands exact ids, aliases and the default (empty, `auto`,
-`default`); every answer still carries the full `Resolution`, and hard
-constraints from the request (images need vision, tools need tool use, JSON
-mode needs json_mode) are checked, never dropped.
+Hard constraints (what the expression's capability terms and the request itself
+need: images → vision, tools → tools, JSON → json_mode, a prompt that must fit)
+are never dropped: when no candidate meets them the caller gets
+`NoModelSatisfies` naming what was missing, not a silently wrong model.
+Preferences (the latency tier) only reorder candidates.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
-from lattice.errors import ModelNotFound, NoModelSatisfies
-from lattice.server.chat import ChatRequest
+from lattice.config import Escalation
+from lattice.errors import ContextLengthExceeded, LatticeError, ModelNotFound, NoModelSatisfies
+from lattice.server.chat import ChatRequest, LatencyTier
+from lattice.server.expressions import (
+    Alternative,
+    AnyModel,
+    Default,
+    Exact,
+    PersonalRuntime,
+    Role,
+    Selector,
+    Wildcard,
+    parse_expression,
+)
 from lattice.server.registry import ModelRegistry, RegisteredModel
 
-DEFAULT_EXPRESSIONS = frozenset({"", "auto", "default"})
-PERSONAL_RUNTIME_PREFIX = "lattice:personal:"
+CHARS_PER_TOKEN = 4
+"""A deliberately generous estimate (English averages ~4): a model is excluded for
+context only when the prompt clearly cannot fit; the backend checks exactly."""
 
 
 class Verdict(enum.Enum):
@@ -25,6 +41,7 @@ class Verdict(enum.Enum):
     MISSING_CAPABILITY = "missing_capability"
     CONTEXT_TOO_SMALL = "context_too_small"
     UNAVAILABLE = "unavailable"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -39,58 +56,174 @@ class Resolution:
     expression: str
     chosen: RegisteredModel
     candidates: tuple[Candidate, ...]
+    fallbacks: tuple[RegisteredModel, ...] = ()
+    """Further models that satisfy every hard constraint, in order: tried if `chosen` fails early."""
+    escalated: bool = False
 
     @property
     def model(self) -> str:
-        return self.chosen.profile.id
+        return self.chosen.id
 
     @property
     def backend(self) -> str:
         return self.chosen.backend.name
 
+    def fall_back(self, error: LatticeError) -> Resolution | None:
+        """The resolution after `chosen` failed before its first token; None when nothing is left."""
+        if not self.fallbacks:
+            return None
+        failed, nxt = self.chosen.id, self.fallbacks[0]
+        candidates = tuple(
+            replace(c, verdict=Verdict.FAILED, detail=f"failed before the first token: {error.message}")
+            if c.model == failed
+            else replace(c, verdict=Verdict.CHOSEN, detail=f"{c.detail}; next after {failed} failed")
+            if c.model == nxt.id
+            else c
+            for c in self.candidates
+        )
+        return replace(self, chosen=nxt, candidates=candidates, fallbacks=self.fallbacks[1:])
+
+
+@dataclass
+class _Search:
+    """What one resolution has seen so far."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    viable: list[RegisteredModel] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)
+    matched: bool = False
+
+    def seen(self, model: RegisteredModel) -> bool:
+        return any(c.model == model.id for c in self.candidates)
+
 
 class Resolver:
-    def __init__(self, registry: ModelRegistry, default_model: str) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        *,
+        default_model: str,
+        roles: dict[str, tuple[str, ...]],
+        escalation: Escalation,
+    ) -> None:
         self._registry = registry
         self._default = default_model
+        self._roles = {name.lower(): ids for name, ids in roles.items()}
+        self._escalation = escalation
 
     def resolve(self, expression: str, request: ChatRequest | None = None) -> Resolution:
-        expression = expression.strip()
-        name = self._default if expression.lower() in DEFAULT_EXPRESSIONS else expression
-        if name.startswith(PERSONAL_RUNTIME_PREFIX):
+        try:
+            return self._resolve(expression, request)
+        except (ModelNotFound, NoModelSatisfies) as refusal:
+            target = self._escalation.target
+            if target is None or not (self._escalation.automatic or (request and request.allow_escalation)):
+                raise
+            try:
+                escalated = self._resolve(target, request)
+            except (ModelNotFound, NoModelSatisfies):
+                raise refusal from None
+            note = Candidate(escalated.model, Verdict.CHOSEN, f"escalated to {target!r}: {refusal.message}")
+            return replace(
+                escalated,
+                expression=expression,
+                candidates=(note, *escalated.candidates[1:]),
+                escalated=True,
+            )
+
+    def _resolve(self, expression: str, request: ChatRequest | None) -> Resolution:
+        search = _Search()
+        for alternative in parse_expression(expression):
+            matches = self._matches(alternative.selector)
+            search.matched |= bool(matches)
+            for model in _prefer_tier(matches, request.latency_tier if request else None):
+                if not search.seen(model):
+                    self._consider(search, model, alternative, request)
+        if search.viable:
+            return Resolution(expression, search.viable[0], tuple(search.candidates), tuple(search.viable[1:]))
+        if not search.matched:
             raise ModelNotFound(
-                f"model {expression!r} names a personal runtime; personal runtimes are not enabled on this gateway",
+                f"no model matches {expression!r}; available: {', '.join(self._registry.ids()) or 'none'}",
                 metadata={"model": expression},
             )
-        model = self._registry.lookup(name)
-        if model is None:
-            raise ModelNotFound(
-                f"model {expression!r} not found; available: {', '.join(self._registry.ids())}",
-                metadata={"model": expression},
+        if search.candidates and all(c.verdict is Verdict.CONTEXT_TOO_SMALL for c in search.candidates):
+            # Only the length is wrong: say so the way OpenAI clients expect, so they can trim and retry.
+            raise ContextLengthExceeded(
+                f"the prompt (~{_estimated_prompt_tokens(request)} tokens) does not fit any model matching "
+                f"{expression!r} ({'; '.join(f'{c.model}: {c.detail}' for c in search.candidates)})",
+                field="messages",
             )
-        missing = _missing_capabilities(model, request) if request else []
+        reasons = "; ".join(f"{c.model}: {c.detail}" for c in search.candidates)
+        raise NoModelSatisfies(
+            f"no model satisfies the request for {expression!r} ({reasons})",
+            metadata={"model": expression, "missing": ",".join(sorted(search.missing))},
+        )
+
+    def _matches(self, selector: Selector) -> list[RegisteredModel]:
+        match selector:
+            case Default():
+                if self._default:
+                    return self._matches(Exact(self._default))
+                return sorted(self._registry, key=lambda m: m.profile.cost_per_million_tokens)
+            case Exact(name):
+                found = self._registry.lookup(name)
+                return [found] if found else []
+            case Role(name):
+                ranked = [m for i in self._roles.get(name, ()) if (m := self._registry.lookup(i))]
+                return ranked + [m for m in self._registry if name in m.profile.roles and m not in ranked]
+            case Wildcard(pattern):
+                return [m for m in self._registry if fnmatch.fnmatchcase(m.id.lower(), pattern.lower())]
+            case PersonalRuntime(lattice_id):
+                raise ModelNotFound(
+                    f"personal runtime {lattice_id!r} not found: personal runtimes are not enabled on this gateway",
+                    metadata={"model": f"lattice:personal:{lattice_id}"},
+                )
+            case AnyModel():
+                return list(self._registry)
+        raise AssertionError(f"unknown selector {selector!r}")
+
+    def _consider(
+        self, search: _Search, model: RegisteredModel, alternative: Alternative, request: ChatRequest | None
+    ) -> None:
+        profile = model.profile
+        missing = sorted((alternative.capabilities | _needs(request)) - set(profile.capabilities))
+        estimate = _estimated_prompt_tokens(request)
         if missing:
-            detail = f"lacks {', '.join(missing)}"
-            raise NoModelSatisfies(
-                f"no model satisfies the request: {model.profile.id!r} {detail}, which the request needs",
-                metadata={"model": model.profile.id, "missing": ",".join(missing)},
-            )
-        chosen = Candidate(model.profile.id, Verdict.CHOSEN, _why_chosen(expression, name))
-        return Resolution(expression, model, (chosen,))
+            search.missing.update(missing)
+            search.candidates.append(Candidate(model.id, Verdict.MISSING_CAPABILITY, f"lacks {', '.join(missing)}"))
+        elif estimate >= profile.context_window:
+            search.missing.add("context_window")
+            detail = f"context window {profile.context_window} < ~{estimate} prompt tokens"
+            search.candidates.append(Candidate(model.id, Verdict.CONTEXT_TOO_SMALL, detail))
+        elif not model.available:
+            search.candidates.append(Candidate(model.id, Verdict.UNAVAILABLE, "backend not reachable or not loaded"))
+        else:
+            verdict = Verdict.OUTRANKED if search.viable else Verdict.CHOSEN
+            if isinstance(alternative.selector, Default):
+                detail = "the configured default" if self._default else "the cheapest model that fits"
+            else:
+                detail = f"matches {alternative.text!r}"
+            search.candidates.append(Candidate(model.id, verdict, detail))
+            search.viable.append(model)
 
 
-def _missing_capabilities(model: RegisteredModel, request: ChatRequest) -> list[str]:
-    needs = []
+def _needs(request: ChatRequest | None) -> set[str]:
+    if request is None:
+        return set()
+    needs = set()
     if request.has_image:
-        needs.append("vision")
+        needs.add("vision")
     if request.tools:
-        needs.append("tools")
+        needs.add("tools")
     if request.wants_json:
-        needs.append("json_mode")
-    return [n for n in needs if n not in model.profile.capabilities]
+        needs.add("json_mode")
+    return needs
 
 
-def _why_chosen(expression: str, name: str) -> str:
-    if expression.lower() in DEFAULT_EXPRESSIONS:
-        return f"the configured default ({name})"
-    return "exact id or alias"
+def _estimated_prompt_tokens(request: ChatRequest | None) -> int:
+    return 0 if request is None else request.text_length // CHARS_PER_TOKEN
+
+
+def _prefer_tier(models: Iterable[RegisteredModel], tier: LatencyTier | None) -> list[RegisteredModel]:
+    if tier is None:
+        return list(models)
+    return sorted(models, key=lambda m: m.profile.latency_tier != tier.value)  # stable: keeps the ranking

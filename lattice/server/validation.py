@@ -25,6 +25,17 @@ def validate_chat_request(request: ChatRequest, *, max_tokens_ceiling: int) -> N
         raise InvalidArgument(f"temperature must be between 0 and 2, got {sampling.temperature}", field="temperature")
     if not 0.0 < sampling.top_p <= 1.0:
         raise InvalidArgument(f"top_p must be in (0, 1], got {sampling.top_p}", field="top_p")
+    names = [tool.name for tool in request.tools]
+    for i, name in enumerate(names):
+        if not name:
+            raise InvalidArgument("every tool needs a function name", field=f"tools[{i}].function.name")
+    if len(set(names)) != len(names):
+        raise InvalidArgument("tool function names must be unique", field="tools")
+    choice = request.tool_choice
+    if choice is not None and choice.function_name and choice.function_name not in names:
+        raise InvalidArgument(
+            f"tool_choice names {choice.function_name!r}, which is not among the tools", field="tool_choice"
+        )
     if len(request.stop) > MAX_STOP_SEQUENCES:
         raise InvalidArgument(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed", field="stop")
     for stop in request.stop:

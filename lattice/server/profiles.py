@@ -1,0 +1,103 @@
+"""Profiles for models discovered at an upstream, matched by id pattern.
+
+Configured `[[profile_patterns]]` come first, then these built-in families; the
+first match wins, and an id no pattern matches gets plain chat traits.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+
+from lattice.config import BackendKind, Capability, ModelProfile, ModelTraits, ProfilePattern
+
+_FULL: tuple[Capability, ...] = ("chat", "vision", "tools", "json_mode", "long_context")
+
+BUILTIN_PATTERNS: tuple[ProfilePattern, ...] = (
+    ProfilePattern(
+        pattern="claude-*haiku*",
+        context_window=200_000,
+        capabilities=_FULL,
+        roles=("fast", "coder"),
+        latency_tier="fast",
+        cost_per_million_tokens=3.0,
+    ),
+    ProfilePattern(
+        pattern="claude-*",
+        context_window=200_000,
+        capabilities=_FULL,
+        roles=("reasoner", "coder", "vision"),
+        cost_per_million_tokens=15.0,
+    ),
+    ProfilePattern(
+        pattern="gpt-4o*mini*",
+        context_window=128_000,
+        capabilities=_FULL,
+        roles=("fast", "vision"),
+        latency_tier="fast",
+        cost_per_million_tokens=0.4,
+    ),
+    ProfilePattern(
+        pattern="gpt-4*",
+        context_window=128_000,
+        capabilities=_FULL,
+        roles=("reasoner", "coder", "vision"),
+        cost_per_million_tokens=6.0,
+    ),
+    ProfilePattern(
+        pattern="*coder*",
+        context_window=32_768,
+        capabilities=("chat", "tools", "long_context"),
+        roles=("coder",),
+    ),
+    ProfilePattern(
+        pattern="*smollm*",
+        context_window=8192,
+        capabilities=("chat",),
+        roles=("fast", "chat"),
+        latency_tier="fast",
+    ),
+    ProfilePattern(
+        pattern="*llava*",
+        context_window=4096,
+        capabilities=("chat", "vision"),
+        roles=("vision",),
+    ),
+    ProfilePattern(
+        pattern="*-vl*",
+        context_window=32_768,
+        capabilities=("chat", "vision"),
+        roles=("vision",),
+    ),
+    ProfilePattern(
+        pattern="*llama-3*",
+        context_window=131_072,
+        capabilities=("chat", "tools", "long_context"),
+        roles=("chat",),
+    ),
+    ProfilePattern(
+        pattern="*qwen*",
+        context_window=32_768,
+        capabilities=("chat", "tools", "long_context"),
+        roles=("chat",),
+    ),
+)
+
+LONG_CONTEXT_TOKENS = 32_768
+"""A model counts as `long-context` from this window up."""
+
+
+def traits_for(model_id: str, patterns: Sequence[ProfilePattern]) -> ModelTraits:
+    lowered = model_id.lower()
+    for pattern in (*patterns, *BUILTIN_PATTERNS):
+        if fnmatch.fnmatchcase(lowered, pattern.pattern.lower()):
+            return ModelTraits.model_validate(pattern.model_dump(exclude={"pattern"}))
+    return ModelTraits(context_window=4096)
+
+
+def discovered_profile(
+    model_id: str, *, backend: BackendKind, upstream: str, owned_by: str, patterns: Sequence[ProfilePattern]
+) -> ModelProfile:
+    """The profile of a model an upstream lists, from the first pattern its id matches."""
+    traits = traits_for(model_id, patterns)
+    return ModelProfile(id=model_id, backend=backend, upstream=upstream, owned_by=owned_by, **traits.model_dump())
