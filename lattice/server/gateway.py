@@ -1,66 +1,127 @@
-"""The domain's front door: validate, resolve, run. Services call this and nothing deeper."""
+"""The domain's front door: validate, resolve, run, fall back. Services call this and nothing deeper."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from lattice.config import ModelProfile
-from lattice.server.backends.base import GenerationLimits
-from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent
-from lattice.server.registry import ModelRegistry
+from lattice.errors import BackendUnavailable, ResourceExhausted
+from lattice.server.backends.base import Backend, GenerationLimits
+from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, ToolCall
+from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.resolver import Resolution, Resolver
+from lattice.server.tool_calls import ToolCallAssembler
 from lattice.server.validation import validate_chat_request
+
+log = logging.getLogger(__name__)
+
+FALLBACK_ERRORS = (BackendUnavailable, ResourceExhausted)
+"""Failures before the first token that send the request to the next candidate: the backend is
+down, unreachable or over its limits. A refusal of the request itself (a 4xx) is not retried."""
 
 
 @dataclass(frozen=True)
 class Completion:
     resolution: Resolution
     text: str
+    tool_calls: tuple[ToolCall, ...]
     finish: Finish
 
 
-@dataclass(frozen=True)
 class ChatStream:
-    """A resolved chat whose events have not been pulled yet."""
+    """A chat whose first event has arrived: `resolution` names the model that really answers.
 
-    resolution: Resolution
-    events: AsyncGenerator[GenerationEvent, None]
+    Iterate it for the events; `aclose()` (or `contextlib.aclosing`) stops generation,
+    whether or not iteration has begun.
+    """
+
+    def __init__(
+        self, resolution: Resolution, first: GenerationEvent, rest: AsyncGenerator[GenerationEvent, None]
+    ) -> None:
+        self.resolution = resolution
+        self._first: GenerationEvent | None = first
+        self._rest = rest
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> GenerationEvent:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return await anext(self._rest)
+
+    async def aclose(self) -> None:
+        await self._rest.aclose()
 
 
 class Gateway:
-    def __init__(self, registry: ModelRegistry, resolver: Resolver, limits: GenerationLimits) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        resolver: Resolver,
+        limits: GenerationLimits,
+        backends: list[Backend] | None = None,
+    ) -> None:
+        """`backends` are started and closed with the gateway; by default, those of the registry's models."""
         self._registry = registry
         self._resolver = resolver
         self._limits = limits
+        self._backends = (
+            backends if backends is not None else list({id(m.backend): m.backend for m in registry}.values())
+        )
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return self._registry
 
     async def start(self) -> None:
-        await asyncio.gather(*(m.backend.start() for m in self._registry))
+        await asyncio.gather(*(backend.start() for backend in self._backends))
 
     async def close(self) -> None:
-        await asyncio.gather(*(m.backend.close() for m in self._registry))
+        await asyncio.gather(*(backend.close() for backend in self._backends))
 
-    def list_models(self) -> list[ModelProfile]:
-        return [m.profile for m in self._registry]
+    def list_models(self) -> list[RegisteredModel]:
+        return list(self._registry)
 
     def resolve(self, expression: str, request: ChatRequest | None = None) -> Resolution:
         return self._resolver.resolve(expression, request)
 
-    def open_chat(self, request: ChatRequest) -> ChatStream:
-        """Validates and resolves now; generation starts when `events` is first pulled."""
+    async def open_chat(self, request: ChatRequest) -> ChatStream:
+        """Validates, resolves and starts generation, falling back to the next candidate while
+        a backend fails before its first event. After that there is no silent switch."""
         validate_chat_request(request, max_tokens_ceiling=self._limits.max_tokens_ceiling)
-        resolution = self._resolver.resolve(request.model, request)
-        return ChatStream(resolution, resolution.chosen.backend.stream(request, self._limits))
+        resolution: Resolution | None = self._resolver.resolve(request.model, request)
+        while resolution is not None:
+            events = resolution.chosen.backend.stream(resolution.chosen.profile, request, self._limits)
+            try:
+                first = await anext(events)
+            except FALLBACK_ERRORS as error:
+                await events.aclose()
+                log.warning("model %s failed before its first token: %s", resolution.model, error.message)
+                next_resolution = resolution.fall_back(error)
+                if next_resolution is None:
+                    raise
+                resolution = next_resolution
+                continue
+            except BaseException:
+                await events.aclose()
+                raise
+            return ChatStream(resolution, first, events)
+        raise AssertionError("unreachable")
 
     async def complete(self, request: ChatRequest) -> Completion:
-        chat = self.open_chat(request)
+        chat = await self.open_chat(request)
         parts: list[str] = []
-        async with aclosing(chat.events) as events:
-            async for event in events:
+        tool_calls = ToolCallAssembler()
+        async with aclosing(chat):
+            async for event in chat:
                 if isinstance(event, Delta):
                     parts.append(event.text)
+                    tool_calls.add(event.tool_calls)
                 else:
-                    return Completion(chat.resolution, "".join(parts), event)
+                    return Completion(chat.resolution, "".join(parts), tool_calls.calls(), event)
         raise AssertionError("a backend stream always ends with Finish")

@@ -6,6 +6,7 @@ import abc
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from lattice.config import ModelProfile
 from lattice.server.chat import ChatRequest, GenerationEvent
 
 
@@ -17,16 +18,21 @@ class GenerationLimits:
 
 
 class Backend(abc.ABC):
-    """Runs chats for one model.
+    """Runs chats for the models it serves (one in-process model, or every model of an upstream).
 
     `stream` yields `Delta`s and ends with exactly one `Finish`. Closing the
     iterator early (the caller went away) must stop generation promptly and
-    free whatever the request held. Errors are `lattice.errors.LatticeError`s,
-    raised before the first event when the request cannot be served at all
-    (e.g. `ContextLengthExceeded`).
+    free whatever the request held. Errors are `lattice.errors.LatticeError`s;
+    `BackendUnavailable` raised before the first event lets the gateway fall
+    back to the next candidate.
     """
 
     name: str
+
+    @property
+    def available(self) -> bool:
+        """False while the backend cannot serve (not loaded yet, upstream failing health checks)."""
+        return True
 
     async def start(self) -> None:  # noqa: B027 - optional hook; most backends need no warm-up
         """Loads or connects; called once before the first request."""
@@ -35,5 +41,7 @@ class Backend(abc.ABC):
         """Releases what `start` acquired."""
 
     @abc.abstractmethod
-    def stream(self, request: ChatRequest, limits: GenerationLimits) -> AsyncGenerator[GenerationEvent, None]:
-        """Generates the answer to `request`."""
+    def stream(
+        self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
+    ) -> AsyncGenerator[GenerationEvent, None]:
+        """Generates `model`'s answer to `request`."""

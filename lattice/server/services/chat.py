@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from lattice.server.chat import Delta
+from lattice.server import chat as domain
 from lattice.server.gateway import Gateway
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
@@ -25,13 +25,15 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
         async with grpc_errors(context):
-            completion = await self._gateway.complete(convert.chat_request_from_proto(request))
+            completion = await self._gateway.complete(_domain_request(request, context))
             await context.send_initial_metadata(((MODEL_METADATA_KEY, completion.resolution.model),))
             return chat_pb2.ChatResponse(
                 id=_completion_id(),
                 model=completion.resolution.model,
                 message=common_pb2.Message(
-                    role=common_pb2.ROLE_ASSISTANT, content=[common_pb2.ContentPart(text=completion.text)]
+                    role=common_pb2.ROLE_ASSISTANT,
+                    content=[common_pb2.ContentPart(text=completion.text)] if completion.text else [],
+                    tool_calls=convert.tool_calls_to_proto(completion.tool_calls),
                 ),
                 finish_reason=convert.finish_reason_to_proto(completion.finish.reason),
                 usage=convert.usage_to_proto(completion.finish.usage),
@@ -44,17 +46,21 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         self, request: chat_pb2.ChatRequest, context: Context
     ) -> AsyncIterator[chat_pb2.StreamChatResponse]:
         async with grpc_errors(context):
-            chat = self._gateway.open_chat(convert.chat_request_from_proto(request))
-            model = chat.resolution.model
-            await context.send_initial_metadata(((MODEL_METADATA_KEY, model),))
-            completion_id, created = _completion_id(), convert.now_timestamp()
-            first = True
-            async with aclosing(chat.events) as events:
-                async for event in events:
-                    if isinstance(event, Delta):
+            chat = await self._gateway.open_chat(_domain_request(request, context))
+            async with aclosing(chat):
+                model = chat.resolution.model
+                await context.send_initial_metadata(((MODEL_METADATA_KEY, model),))
+                completion_id, created = _completion_id(), convert.now_timestamp()
+                first = True
+                async for event in chat:
+                    if isinstance(event, domain.Delta):
                         role = common_pb2.ROLE_ASSISTANT if first else common_pb2.ROLE_UNSPECIFIED
                         first = False
-                        delta = chat_pb2.ChatDelta(role=role, content=event.text)
+                        delta = chat_pb2.ChatDelta(
+                            role=role,
+                            content=event.text,
+                            tool_calls=convert.tool_call_deltas_to_proto(event.tool_calls),
+                        )
                         yield chat_pb2.StreamChatResponse(
                             id=completion_id, model=model, create_time=created, delta=delta
                         )
@@ -65,6 +71,10 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                             resolution=convert.resolution_to_proto(chat.resolution),
                         )
                         yield chat_pb2.StreamChatResponse(id=completion_id, model=model, create_time=created, done=done)
+
+
+def _domain_request(request: chat_pb2.ChatRequest, context: Context) -> domain.ChatRequest:
+    return convert.chat_request_from_proto(request, convert.text_metadata(context.invocation_metadata()))
 
 
 def _completion_id() -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from google.protobuf import timestamp_pb2
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
-from lattice.config import ModelProfile
+from google.protobuf import json_format, timestamp_pb2
+
 from lattice.errors import InvalidArgument
 from lattice.server import chat
+from lattice.server.registry import RegisteredModel
 from lattice.server.resolver import Resolution, Verdict
 from lattice.v1 import chat_pb2, common_pb2, resolve_pb2
 
@@ -28,6 +31,7 @@ _VERDICTS = {
     Verdict.MISSING_CAPABILITY: common_pb2.CANDIDATE_VERDICT_MISSING_CAPABILITY,
     Verdict.CONTEXT_TOO_SMALL: common_pb2.CANDIDATE_VERDICT_CONTEXT_TOO_SMALL,
     Verdict.UNAVAILABLE: common_pb2.CANDIDATE_VERDICT_UNAVAILABLE,
+    Verdict.FAILED: common_pb2.CANDIDATE_VERDICT_FAILED,
 }
 _CAPABILITIES = {
     "chat": resolve_pb2.CAPABILITY_CHAT,
@@ -36,10 +40,33 @@ _CAPABILITIES = {
     "json_mode": resolve_pb2.CAPABILITY_JSON_MODE,
     "long_context": resolve_pb2.CAPABILITY_LONG_CONTEXT,
 }
-_JSON_FORMATS = (chat_pb2.ResponseFormat.TYPE_JSON_OBJECT, chat_pb2.ResponseFormat.TYPE_JSON_SCHEMA)
+_TIERS = {
+    common_pb2.LATENCY_TIER_FAST: chat.LatencyTier.FAST,
+    common_pb2.LATENCY_TIER_STANDARD: chat.LatencyTier.STANDARD,
+    common_pb2.LATENCY_TIER_SLOW: chat.LatencyTier.SLOW,
+}
+_TIER_NAMES = {tier.value: tier for tier in chat.LatencyTier}
+_TIERS_TO_PROTO = {tier.value: value for value, tier in _TIERS.items()}
+_TOOL_CHOICE_MODES: dict[int, Literal["none", "auto", "required"]] = {
+    chat_pb2.ToolChoice.MODE_NONE: "none",
+    chat_pb2.ToolChoice.MODE_AUTO: "auto",
+    chat_pb2.ToolChoice.MODE_REQUIRED: "required",
+}
+_RESPONSE_FORMATS: dict[int, Literal["text", "json_object", "json_schema"]] = {
+    chat_pb2.ResponseFormat.TYPE_TEXT: "text",
+    chat_pb2.ResponseFormat.TYPE_JSON_OBJECT: "json_object",
+    chat_pb2.ResponseFormat.TYPE_JSON_SCHEMA: "json_schema",
+}
+
+LATENCY_TIER_KEY = "x-lattice-latency-tier"
+ESCALATE_KEY = "x-lattice-escalate"
 
 
-def chat_request_from_proto(request: chat_pb2.ChatRequest) -> chat.ChatRequest:
+def chat_request_from_proto(
+    request: chat_pb2.ChatRequest, metadata: Mapping[str, str] | None = None
+) -> chat.ChatRequest:
+    """The domain request; `x-lattice-latency-tier` / `x-lattice-escalate` metadata fill unset fields."""
+    metadata = metadata or {}
     return chat.ChatRequest(
         model=request.model,
         messages=tuple(_message_from_proto(m, i) for i, m in enumerate(request.messages)),
@@ -50,10 +77,59 @@ def chat_request_from_proto(request: chat_pb2.ChatRequest) -> chat.ChatRequest:
             seed=request.seed if request.HasField("seed") else None,
         ),
         stop=tuple(request.stop),
-        tools=tuple(t.function.name for t in request.tools),
-        wants_json=request.response_format.type in _JSON_FORMATS,
+        tools=tuple(
+            chat.Tool(
+                t.function.name,
+                t.function.description,
+                _struct(t.function.parameters) if t.function.HasField("parameters") else None,
+                t.function.strict,
+            )
+            for t in request.tools
+        ),
+        tool_choice=_tool_choice(request),
+        response_format=_response_format(request),
         user=request.user,
+        latency_tier=_TIERS.get(request.latency_tier) or _tier_from_metadata(metadata),
+        allow_escalation=request.allow_escalation or metadata.get(ESCALATE_KEY, "").lower() == "allow",
     )
+
+
+def text_metadata(pairs: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
+    """Invocation metadata as a dict of its text entries (binary `-bin` entries are skipped)."""
+    return {key: value for key, value in pairs or () if isinstance(value, str)}
+
+
+def _struct(value: Any) -> dict[str, Any]:
+    return dict(json_format.MessageToDict(value))
+
+
+def _tool_choice(request: chat_pb2.ChatRequest) -> chat.ToolChoice | None:
+    kind = request.tool_choice.WhichOneof("choice")
+    if kind == "function_name":
+        return chat.ToolChoice(function_name=request.tool_choice.function_name)
+    if kind == "mode" and request.tool_choice.mode in _TOOL_CHOICE_MODES:
+        return chat.ToolChoice(mode=_TOOL_CHOICE_MODES[request.tool_choice.mode])
+    return None
+
+
+def _response_format(request: chat_pb2.ChatRequest) -> chat.ResponseFormat | None:
+    kind = _RESPONSE_FORMATS.get(request.response_format.type)
+    if kind is None:
+        return None
+    schema = request.response_format.json_schema
+    return chat.ResponseFormat(kind, _struct(schema) if request.response_format.HasField("json_schema") else None)
+
+
+def _tier_from_metadata(metadata: Mapping[str, str]) -> chat.LatencyTier | None:
+    value = metadata.get(LATENCY_TIER_KEY)
+    if value is None:
+        return None
+    tier = _TIER_NAMES.get(value.strip().lower())
+    if tier is None:
+        raise InvalidArgument(
+            f"{LATENCY_TIER_KEY} must be one of {', '.join(_TIER_NAMES)}, got {value!r}", field=LATENCY_TIER_KEY
+        )
+    return tier
 
 
 def _message_from_proto(message: common_pb2.Message, index: int) -> chat.Message:
@@ -90,6 +166,7 @@ def resolution_to_proto(resolution: Resolution) -> common_pb2.Resolution:
             common_pb2.Candidate(model=c.model, verdict=_VERDICTS[c.verdict], detail=c.detail)
             for c in resolution.candidates
         ],
+        escalated=resolution.escalated,
     )
 
 
@@ -105,7 +182,8 @@ def finish_reason_to_proto(reason: chat.FinishReason) -> common_pb2.FinishReason
     return _FINISH[reason]
 
 
-def model_to_proto(profile: ModelProfile) -> resolve_pb2.Model:
+def model_to_proto(model: RegisteredModel) -> resolve_pb2.Model:
+    profile = model.profile
     return resolve_pb2.Model(
         name=f"models/{profile.id}",
         id=profile.id,
@@ -115,7 +193,32 @@ def model_to_proto(profile: ModelProfile) -> resolve_pb2.Model:
         capabilities=[_CAPABILITIES[c] for c in profile.capabilities],
         roles=profile.roles,
         owned_by=profile.owned_by,
+        latency_tier=_TIERS_TO_PROTO[profile.latency_tier],
+        cost_per_million_tokens=profile.cost_per_million_tokens,
+        available=model.available,
     )
+
+
+def tool_calls_to_proto(calls: tuple[chat.ToolCall, ...]) -> list[common_pb2.ToolCall]:
+    return [
+        common_pb2.ToolCall(
+            id=c.id, type="function", function=common_pb2.FunctionCall(name=c.name, arguments=c.arguments)
+        )
+        for c in calls
+    ]
+
+
+def tool_call_deltas_to_proto(deltas: tuple[chat.ToolCallDelta, ...]) -> list[chat_pb2.ToolCallDelta]:
+    return [
+        chat_pb2.ToolCallDelta(
+            index=d.index,
+            id=d.id,
+            type="function" if d.id else "",
+            function_name=d.name,
+            function_arguments=d.arguments,
+        )
+        for d in deltas
+    ]
 
 
 def now_timestamp() -> timestamp_pb2.Timestamp:

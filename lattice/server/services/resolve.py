@@ -38,7 +38,8 @@ class ResolveServicer(resolve_pb2_grpc.ResolveServiceServicer):
 
     async def Resolve(self, request: resolve_pb2.ResolveRequest, context: Context) -> resolve_pb2.ResolveResponse:
         async with grpc_errors(context):
-            chat = convert.chat_request_from_proto(request.request) if request.HasField("request") else None
+            metadata = convert.text_metadata(context.invocation_metadata())
+            chat = convert.chat_request_from_proto(request.request, metadata) if request.HasField("request") else None
             resolution = self._gateway.resolve(request.model, chat)
             return resolve_pb2.ResolveResponse(resolution=convert.resolution_to_proto(resolution))
         raise AssertionError("grpc_errors aborts")

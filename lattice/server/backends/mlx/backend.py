@@ -40,7 +40,13 @@ class MlxBackend(Backend):
     def count_prompt_tokens(self, messages: tuple[Message, ...]) -> int:
         return len(self._prompt_ids(messages))
 
-    async def stream(self, request: ChatRequest, limits: GenerationLimits) -> AsyncGenerator[GenerationEvent, None]:
+    @property
+    def available(self) -> bool:
+        return self._model is not None
+
+    async def stream(
+        self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
+    ) -> AsyncGenerator[GenerationEvent, None]:
         if self._model is None:
             raise BackendUnavailable(f"model {self._profile.id!r} is not loaded yet")
         prompt_ids = self._prompt_ids(request.messages)
@@ -50,10 +56,10 @@ class MlxBackend(Backend):
             sampling=request.sampling,
             stop=request.stop,
         )
-        model, tokenizer = self._model, self._tokenizer
+        weights, tokenizer = self._model, self._tokenizer
 
         def generate(emit: Emit[GenerationEvent], cancel: threading.Event) -> None:
-            run_generation(model, tokenizer, job, emit, cancel)
+            run_generation(weights, tokenizer, job, emit, cancel)
 
         async with aclosing(self._worker.stream(generate)) as events:
             async for event in events:
