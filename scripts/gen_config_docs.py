@@ -5,17 +5,20 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel
 from pydantic.fields import FieldInfo
 
-from lattice.config import CONFIG_FILE_ENV, ModelProfile, Settings
+from lattice.config import CONFIG_FILE_ENV, Escalation, ModelProfile, ProfilePattern, Settings, Upstream
 
 
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
     if field.default_factory is not None:
-        return "see below" if field.annotation is not None and "ModelProfile" in str(field.annotation) else "(computed)"
+        value = field.default_factory()  # type: ignore[call-arg]
+        if isinstance(value, BaseModel):
+            return "see below"
+        return "see below" if value and isinstance(value, tuple) else f"`{value}`"
     value: Any = field.default
     if value is None:
         return "unset"
@@ -26,13 +29,23 @@ def _default(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
+def _env_name(field: FieldInfo) -> str | None:
+    """The first alias when a setting is read from a variable outside LATTICE_*, like ANTHROPIC_API_KEY."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        return first if isinstance(first, str) else None
+    return None
+
+
 def _table(model: type[BaseModel], env_prefix: str | None) -> list[str]:
     head = "| setting | environment | default | meaning |" if env_prefix else "| key | default | meaning |"
     rows = [head, "| --- | --- | --- | --- |" if env_prefix else "| --- | --- | --- |"]
     for name, field in model.model_fields.items():
         description = (field.description or "").replace("|", "\\|")
         if env_prefix:
-            rows.append(f"| `{name}` | `{env_prefix}{name.upper()}` | {_default(field)} | {description} |")
+            env = _env_name(field) or f"{env_prefix}{name.upper()}"
+            rows.append(f"| `{name}` | `{env}` | {_default(field)} | {description} |")
         else:
             rows.append(f"| `{name}` | {_default(field)} | {description} |")
     return rows
@@ -57,6 +70,23 @@ def main() -> None:
         "",
         *_table(ModelProfile, None),
         "",
+        "## Upstreams (`[[upstreams]]`)",
+        "",
+        "Proxied backends. Models an upstream lists join the registry with a profile from the first",
+        "`[[profile_patterns]]` entry (then the built-in families in `lattice/server/profiles.py`) whose",
+        "pattern matches the id; a configured `[[models]]` entry with `upstream` set routes to it by name.",
+        "`ANTHROPIC_API_KEY` alone adds an `anthropic` upstream.",
+        "",
+        *_table(Upstream, None),
+        "",
+        "## Profile patterns (`[[profile_patterns]]`)",
+        "",
+        *_table(ProfilePattern, None),
+        "",
+        "## Escalation (`[escalation]`)",
+        "",
+        *_table(Escalation, None),
+        "",
         "Example `lattice.toml`:",
         "",
         "```toml",
@@ -69,6 +99,25 @@ def main() -> None:
         'aliases = ["smollm2"]',
         "context_window = 8192",
         'roles = ["fast", "chat"]',
+        'latency_tier = "fast"',
+        "",
+        "# The same weights behind mlx_lm.server, as an OpenAI-compatible upstream.",
+        "[[models]]",
+        'id = "smollm2-upstream"',
+        'backend = "openai"',
+        'upstream = "local-mlx"',
+        'upstream_model = "/path/to/model/dir"',
+        "",
+        "[[upstreams]]",
+        'name = "local-mlx"',
+        'base_url = "http://127.0.0.1:8080/v1"',
+        "",
+        "[roles]",
+        'coder = ["qwen2.5-coder-7b", "claude-sonnet-4-5"]',
+        "",
+        "[escalation]",
+        'target = "role:reasoner"',
+        "automatic = false",
         "```",
     ]
     print("\n".join(lines))

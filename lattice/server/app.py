@@ -6,12 +6,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from lattice.config import Settings
+from lattice.config import Settings, Upstream
 from lattice.server.auth import ApiKeyInterceptor
-from lattice.server.backends.base import GenerationLimits
+from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.backends.mlx.backend import MlxBackend
 from lattice.server.backends.mlx.worker import MlxWorker
+from lattice.server.backends.upstream.openai import OpenAIUpstream
 from lattice.server.gateway import Gateway
+from lattice.server.profiles import discovered_profile
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.resolver import Resolver
 from lattice.server.services.chat import ChatServicer
@@ -25,21 +27,61 @@ SERVICE_NAMES = (
 
 
 def build_gateway(settings: Settings, worker: MlxWorker) -> Gateway:
-    cache_dir = settings.home / "models"
-    registry = ModelRegistry(
-        [
-            RegisteredModel(
-                profile,
-                MlxBackend(profile, cache_dir=cache_dir, weights=settings.mlx_weights, worker=worker),
+    """The registry (configured models, then each upstream's discovered ones), resolver and gateway."""
+    upstreams = {u.name: u for u in settings.all_upstreams}
+    registry = ModelRegistry([])
+    proxies = {name: _proxy(upstream, settings, registry) for name, upstream in upstreams.items()}
+    configured = []
+    for profile in settings.models:
+        if profile.backend == "mlx":
+            backend: Backend = MlxBackend(
+                profile, cache_dir=settings.home / "models", weights=settings.mlx_weights, worker=worker
             )
-            for profile in settings.models
-        ]
+        elif profile.upstream in proxies:
+            backend = proxies[profile.upstream]
+        else:
+            raise ValueError(f"model {profile.id!r} names upstream {profile.upstream!r}, which is not configured")
+        configured.append(RegisteredModel(profile, backend))
+    registry.set_configured(configured)
+    resolver = Resolver(
+        registry, default_model=settings.default_model, roles=settings.roles, escalation=settings.escalation
     )
-    return Gateway(
-        registry,
-        Resolver(registry, settings.default_model),
-        GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling),
-    )
+    backends = [m.backend for m in configured if m.profile.backend == "mlx"] + list(proxies.values())
+    limits = GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling)
+    return Gateway(registry, resolver, limits, backends)
+
+
+def _proxy(upstream: Upstream, settings: Settings, registry: ModelRegistry) -> Backend:
+    """The backend for one upstream; what it discovers joins the registry with a pattern profile."""
+    backend: Backend
+
+    def on_models(ids: list[str]) -> None:
+        routed = {m.profile.upstream_model or m.id for m in registry.configured if m.profile.upstream == upstream.name}
+        registry.set_discovered(
+            upstream.name,
+            [
+                RegisteredModel(
+                    discovered_profile(
+                        model_id,
+                        backend=upstream.kind,
+                        upstream=upstream.name,
+                        owned_by=upstream.name,
+                        patterns=settings.profile_patterns,
+                    ),
+                    backend,
+                )
+                for model_id in ids
+                if model_id not in routed
+            ],
+        )
+
+    if upstream.kind == "anthropic":
+        from lattice.server.backends.upstream.anthropic import AnthropicUpstream  # the SDK loads only when used
+
+        backend = AnthropicUpstream(upstream, settings.anthropic_api_key, on_models)
+    else:
+        backend = OpenAIUpstream(upstream, on_models)
+    return backend
 
 
 def create_server(settings: Settings, gateway: Gateway) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:

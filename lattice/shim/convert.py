@@ -157,7 +157,8 @@ def chunk_to_json(chunk: chat_pb2.StreamChatResponse) -> dict[str, Any]:
     if chunk.HasField("delta"):
         if chunk.delta.role == common_pb2.ROLE_ASSISTANT:
             delta["role"] = "assistant"
-        delta["content"] = chunk.delta.content
+        # OpenAI sends `content: null` beside tool-call fragments.
+        delta["content"] = chunk.delta.content or (None if chunk.delta.tool_calls else "")
         if chunk.delta.tool_calls:
             delta["tool_calls"] = [
                 {

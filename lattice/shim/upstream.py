@@ -8,7 +8,8 @@ from starlette.requests import Request
 
 from lattice.v1 import chat_pb2_grpc, resolve_pb2_grpc
 
-FORWARDED_HEADERS = ("authorization", "x-api-key")
+# Credentials for the server to check, and Lattice's per-request hints.
+FORWARDED_HEADERS = ("authorization", "x-api-key", "x-lattice-latency-tier", "x-lattice-escalate")
 
 
 class Upstream:
@@ -24,5 +25,5 @@ class Upstream:
 
 
 def call_metadata(request: Request) -> tuple[tuple[str, str], ...]:
-    """The caller's credentials, for the server to check (the shim checks nothing itself)."""
+    """The caller's credentials and hints, passed to the server as metadata (the shim checks nothing)."""
     return tuple((h, request.headers[h]) for h in FORWARDED_HEADERS if h in request.headers)

@@ -1,0 +1,1 @@
+"""Proxied backends: OpenAI-compatible servers and Anthropic's Messages API."""

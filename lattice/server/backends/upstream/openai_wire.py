@@ -1,0 +1,134 @@
+"""Domain chat ⇄ OpenAI chat-completions JSON, for OpenAI-compatible upstreams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lattice.server.chat import (
+    ChatRequest,
+    Delta,
+    FinishReason,
+    ImagePart,
+    Message,
+    TextPart,
+    ToolCallDelta,
+    Usage,
+)
+
+_FINISH_REASONS = {
+    "stop": FinishReason.STOP,
+    "length": FinishReason.LENGTH,
+    "tool_calls": FinishReason.TOOL_CALLS,
+    "function_call": FinishReason.TOOL_CALLS,
+    "content_filter": FinishReason.CONTENT_FILTER,
+}
+
+
+def request_body(model: str, request: ChatRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [_message(m) for m in request.messages],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": request.sampling.temperature,
+        "top_p": request.sampling.top_p,
+    }
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    if request.sampling.seed is not None:
+        body["seed"] = request.sampling.seed
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.parameters or {"type": "object", "properties": {}},
+                    **({"strict": True} if t.strict else {}),
+                },
+            }
+            for t in request.tools
+        ]
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        body["tool_choice"] = (
+            {"type": "function", "function": {"name": choice.function_name}} if choice.function_name else choice.mode
+        )
+    if request.response_format is not None:
+        body["response_format"] = {"type": request.response_format.type}
+        if request.response_format.json_schema is not None:
+            body["response_format"]["json_schema"] = request.response_format.json_schema
+    if request.user:
+        body["user"] = request.user
+    return body
+
+
+def _message(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role.value}
+    if message.has_image:
+        out["content"] = [_part(p) for p in message.content]
+    else:
+        out["content"] = message.text
+    if message.name:
+        out["name"] = message.name
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def _part(part: TextPart | ImagePart) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    image: dict[str, str] = {"url": part.url}
+    if part.detail:
+        image["detail"] = part.detail
+    return {"type": "image_url", "image_url": image}
+
+
+@dataclass
+class StreamState:
+    """What the chunks of one streamed answer have said so far."""
+
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+    completion_tokens_seen: int = 0
+
+    def read_chunk(self, chunk: dict[str, Any]) -> Delta | None:
+        """Updates the state from one `chat.completion.chunk`; returns its new output, if any."""
+        if isinstance(chunk.get("usage"), dict):
+            usage = chunk["usage"]
+            self.usage = Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+        choices = chunk.get("choices") or []
+        if not choices:
+            return None
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            self.finish_reason = _FINISH_REASONS.get(choice["finish_reason"], FinishReason.STOP)
+        delta = choice.get("delta") or {}
+        text = delta.get("content") or ""
+        tool_calls = tuple(
+            ToolCallDelta(
+                index=int(call.get("index", 0)),
+                id=call.get("id") or "",
+                name=(call.get("function") or {}).get("name") or "",
+                arguments=(call.get("function") or {}).get("arguments") or "",
+            )
+            for call in delta.get("tool_calls") or ()
+        )
+        if not text and not tool_calls:
+            return None
+        self.completion_tokens_seen += 1
+        return Delta(text, tool_calls)
+
+    def final_usage(self, prompt_estimate: int) -> Usage:
+        """The upstream's usage, or a count of streamed chunks when it sent none."""
+        return self.usage or Usage(prompt_estimate, self.completion_tokens_seen)

@@ -1,0 +1,66 @@
+"""Real upstream model servers on loopback, for the proxied-backend tests."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from lattice.server.backends.mlx.gguf_convert import default_gguf_path, prepare_mlx_model
+from tests.gateway_process import TEST_HOME, free_port, lattice_env
+
+STARTUP_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: pathlib.Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def smollm2_mlx_dir() -> pathlib.Path:
+    """The same converted SmolLM2 directory the gateway itself serves."""
+    return prepare_mlx_model(default_gguf_path(), TEST_HOME / "models", "float32")
+
+
+def start_mlx_lm_server(log_dir: pathlib.Path) -> ServerProcess:
+    """`mlx_lm.server` on the SmolLM2 MLX directory: a real OpenAI-compatible upstream."""
+    port = free_port()
+    log_path = log_dir / f"mlx_lm-server-{port}.log"
+    command = [sys.executable, "-m", "mlx_lm.server", "--model", str(smollm2_mlx_dir())]
+    # Its /v1/models scans the Hugging Face cache and fails when there is none: give it an empty one.
+    hf_cache = log_dir / "hf-cache"
+    hf_cache.mkdir(exist_ok=True)
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env=lattice_env(HF_HUB_CACHE=str(hf_cache)),
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    server = ServerProcess(process, port, log_path)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mlx_lm.server exited early:\n{log_path.read_text(errors='replace')}")
+        try:
+            if httpx.get(f"{server.base_url}/models", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    server.stop()
+    raise TimeoutError(f"mlx_lm.server did not come up:\n{log_path.read_text(errors='replace')}")
