@@ -268,3 +268,24 @@ def test_falls_back_when_the_upstream_dies(tmp_path: pathlib.Path) -> None:
     finally:
         gateway.stop()
         server.stop()
+
+
+def test_an_upstream_that_cannot_list_its_models_is_served_by_configured_ids(tmp_path: pathlib.Path) -> None:
+    server = start_mlx_lm_server(tmp_path, with_hf_cache=False)  # its /v1/models fails, as on a fresh machine
+    listed = f"models = [{json.dumps(str(smollm2_mlx_dir()))}]\n"
+    config = (
+        gateway_config(tmp_path / "lattice.toml", server)
+        .read_text()
+        .replace('name = "mlx-discovered"\n', f'name = "mlx-discovered"\n{listed}')
+    )
+    (tmp_path / "lattice.toml").write_text(config)
+    gateway = start_gateway(tmp_path, LATTICE_CONFIG=str(tmp_path / "lattice.toml"))
+    try:
+        client = openai_client(gateway)
+        ids = [m.id for m in client.models.list().data]
+        assert str(smollm2_mlx_dir()) in ids  # from `models`, not from the broken list
+        answer = client.chat.completions.create(model=str(smollm2_mlx_dir()), messages=PARIS, max_tokens=4)
+        assert answer.choices[0].message.content
+    finally:
+        gateway.stop()
+        server.stop()

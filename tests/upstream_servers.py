@@ -37,14 +37,18 @@ def smollm2_mlx_dir() -> pathlib.Path:
     return prepare_mlx_model(default_gguf_path(), TEST_HOME / "models", "float32")
 
 
-def start_mlx_lm_server(log_dir: pathlib.Path) -> ServerProcess:
-    """`mlx_lm.server` on the SmolLM2 MLX directory: a real OpenAI-compatible upstream."""
+def start_mlx_lm_server(log_dir: pathlib.Path, *, with_hf_cache: bool = True) -> ServerProcess:
+    """`mlx_lm.server` on the SmolLM2 MLX directory: a real OpenAI-compatible upstream.
+
+    Its /v1/models scans the Hugging Face cache and fails when there is none; `with_hf_cache`
+    gives it an empty one, as a machine that ever used the hub would have.
+    """
     port = free_port()
     log_path = log_dir / f"mlx_lm-server-{port}.log"
     command = [sys.executable, "-m", "mlx_lm.server", "--model", str(smollm2_mlx_dir())]
-    # Its /v1/models scans the Hugging Face cache and fails when there is none: give it an empty one.
     hf_cache = log_dir / "hf-cache"
-    hf_cache.mkdir(exist_ok=True)
+    if with_hf_cache:
+        hf_cache.mkdir(exist_ok=True)
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
         env=lattice_env(HF_HUB_CACHE=str(hf_cache)),
@@ -57,8 +61,8 @@ def start_mlx_lm_server(log_dir: pathlib.Path) -> ServerProcess:
         if process.poll() is not None:
             raise RuntimeError(f"mlx_lm.server exited early:\n{log_path.read_text(errors='replace')}")
         try:
-            if httpx.get(f"{server.base_url}/models", timeout=2).status_code == 200:
-                return server
+            httpx.get(f"{server.base_url}/models", timeout=2)
+            return server  # any answer: it is listening
         except httpx.HTTPError:
             pass
         time.sleep(0.3)

@@ -61,20 +61,31 @@ class OpenAIUpstream(Backend):
         await self._client.aclose()
 
     async def refresh(self) -> None:
-        """Re-reads the model list (the configured `models` win over it); its success is the upstream's health."""
+        """Re-reads the model list; its success is the upstream's health.
+
+        With `models` configured, any HTTP answer counts as healthy: some servers
+        (mlx_lm.server without a Hugging Face cache) cannot list their models.
+        """
         try:
             response = await self._client.get("models", timeout=self._upstream.connect_timeout_seconds * 2)
+        except httpx.HTTPError as error:
+            self._set_health(False, f"{type(error).__name__}: {error}")
+            return
+        try:
             response.raise_for_status()
             ids = [str(m["id"]) for m in response.json().get("data", []) if "id" in m]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
-            if self._healthy:
-                log.warning("upstream %s is unhealthy: %s", self._upstream.name, error)
-            self._healthy = False
-            return
-        if not self._healthy:
-            log.info("upstream %s is healthy: %d models", self._upstream.name, len(ids))
-        self._healthy = True
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as error:
+            if not self._upstream.models:
+                self._set_health(False, f"its model list is unreadable: {error}")
+                return
+            ids = []
+        self._set_health(True, f"{len(self._upstream.models or ids)} models")
         self._on_models(list(self._upstream.models) or ids)
+
+    def _set_health(self, healthy: bool, detail: str) -> None:
+        if healthy != self._healthy:
+            log.info("upstream %s is %s: %s", self._upstream.name, "healthy" if healthy else "unhealthy", detail)
+        self._healthy = healthy
 
     async def _refresh_forever(self) -> None:
         while True:
