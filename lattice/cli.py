@@ -1,4 +1,4 @@
-"""The `lattice` command: `serve`, `models`, `--version`."""
+"""The `lattice` command: `serve`, `models`, `resolve`, `--version`."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 
 import grpc
 from pydantic import ValidationError
 
 from lattice import __version__
 from lattice.config import Settings, UnsafeBindError
+from lattice.v1 import common_pb2, resolve_pb2, resolve_pb2_grpc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the gRPC server and the REST shim")
     serve.add_argument("--no-shim", action="store_true", help="run the gRPC server only")
     commands.add_parser("models", help="list the models of a running gateway")
+    resolve = commands.add_parser("resolve", help="explain which model an expression picks, without running it")
+    resolve.add_argument("expression", help='e.g. "role:coder", "a,b,role:fast", "*coder*", "vision"')
     args = parser.parse_args(argv)
 
     try:
@@ -30,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, with_shim=not args.no_shim)
-    return asyncio.run(_models(settings))
+    if args.command == "resolve":
+        return asyncio.run(_client_command(settings, lambda stub, md: _resolve(stub, md, args.expression)))
+    return asyncio.run(_client_command(settings, _models))
 
 
 def _serve(settings: Settings, *, with_shim: bool) -> int:
@@ -45,20 +51,39 @@ def _serve(settings: Settings, *, with_shim: bool) -> int:
     return 0
 
 
-async def _models(settings: Settings) -> int:
-    from lattice.v1 import resolve_pb2, resolve_pb2_grpc
+Metadata = tuple[tuple[str, str], ...]
+Command = Callable[[resolve_pb2_grpc.ResolveServiceAsyncStub, Metadata], Awaitable[int]]
 
+
+async def _client_command(settings: Settings, command: Command) -> int:
+    """Runs `command` against the gateway the settings point at; a gRPC error is one line on stderr."""
     metadata = (("x-api-key", settings.api_key.get_secret_value()),) if settings.api_key else ()
     async with grpc.aio.insecure_channel(settings.grpc_target) as channel:
-        stub = resolve_pb2_grpc.ResolveServiceStub(channel)
+        stub: resolve_pb2_grpc.ResolveServiceAsyncStub = resolve_pb2_grpc.ResolveServiceStub(channel)
         try:
-            reply = await stub.ListModels(resolve_pb2.ListModelsRequest(), metadata=metadata, timeout=10)
+            return await command(stub, metadata)
         except grpc.aio.AioRpcError as error:
             print(f"lattice: {settings.grpc_target}: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1
+
+
+async def _models(stub: resolve_pb2_grpc.ResolveServiceAsyncStub, metadata: Metadata) -> int:
+    reply = await stub.ListModels(resolve_pb2.ListModelsRequest(), metadata=metadata, timeout=10)
     for model in reply.models:
         roles = ",".join(model.roles) or "-"
-        print(f"{model.id}\t{model.backend}\tcontext={model.context_window}\troles={roles}")
+        state = "" if model.available else "\tunavailable"
+        print(f"{model.id}\t{model.backend}\tcontext={model.context_window}\troles={roles}{state}")
+    return 0
+
+
+async def _resolve(stub: resolve_pb2_grpc.ResolveServiceAsyncStub, metadata: Metadata, expression: str) -> int:
+    reply = await stub.Resolve(resolve_pb2.ResolveRequest(model=expression), metadata=metadata, timeout=10)
+    resolution = reply.resolution
+    escalated = " (escalated)" if resolution.escalated else ""
+    print(f"{resolution.model}\t{resolution.backend}{escalated}")
+    for candidate in resolution.candidates:
+        verdict = common_pb2.CandidateVerdict.Name(candidate.verdict).removeprefix("CANDIDATE_VERDICT_").lower()
+        print(f"  {candidate.model}\t{verdict}\t{candidate.detail}")
     return 0
 
 

@@ -59,3 +59,21 @@ def test_a_taken_port_is_a_clear_error(variable: str) -> None:
     assert done.returncode == 2, done.stderr
     assert f"cannot listen for {'gRPC' if 'GRPC' in variable else 'REST'}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_resolve_explains_a_choice(gateway: GatewayProcess) -> None:
+    done = lattice("resolve", "gpt-17,role:fast", LATTICE_GRPC_PORT=str(gateway.grpc_port))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "smollm2-135m-instruct\tmlx"
+    assert lines[1] == "  smollm2-135m-instruct\tchosen\tmatches 'role:fast'"
+
+
+@pytest.mark.slow
+def test_resolve_reports_a_refusal_on_one_line(gateway: GatewayProcess) -> None:
+    done = lattice("resolve", "role:poet", LATTICE_GRPC_PORT=str(gateway.grpc_port))
+    assert done.returncode == 1
+    assert "NOT_FOUND" in done.stderr
+    assert "role:poet" in done.stderr
+    assert "Traceback" not in done.stderr
