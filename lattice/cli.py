@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TypeAlias
 
 import grpc
 from pydantic import ValidationError
@@ -52,7 +53,8 @@ def _serve(settings: Settings, *, with_shim: bool) -> int:
 
 
 Metadata = tuple[tuple[str, str], ...]
-Command = Callable[[resolve_pb2_grpc.ResolveServiceAsyncStub, Metadata], Awaitable[int]]
+# The async stub type exists in the generated stubs only, so these aliases stay strings.
+Command: TypeAlias = "Callable[[resolve_pb2_grpc.ResolveServiceAsyncStub, Metadata], Awaitable[int]]"
 
 
 async def _client_command(settings: Settings, command: Command) -> int:
