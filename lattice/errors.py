@@ -6,7 +6,8 @@
     ├── ModelNotFound                 NOT_FOUND        MODEL_NOT_FOUND
     ├── NoModelSatisfies              FAILED_PRECONDITION NO_MODEL_SATISFIES
     ├── Unauthenticated               UNAUTHENTICATED  API_KEY_MISSING / API_KEY_INVALID
-    ├── ResourceExhausted             RESOURCE_EXHAUSTED UPSTREAM_RATE_LIMITED (+ RetryInfo)
+    ├── ResourceExhausted             RESOURCE_EXHAUSTED UPSTREAM_RATE_LIMITED, QUEUE_FULL, QUEUE_TIMEOUT (+ RetryInfo)
+    ├── DeadlineExceeded              DEADLINE_EXCEEDED DEADLINE_EXCEEDED
     ├── BackendUnavailable            UNAVAILABLE      BACKEND_UNAVAILABLE (+ RetryInfo when known)
     ├── BackendRejected               INVALID_ARGUMENT UPSTREAM_REJECTED
     └── BackendFailed                 INTERNAL         BACKEND_FAILED
@@ -90,6 +91,13 @@ class ResourceExhausted(LatticeError):
 
     code = "RESOURCE_EXHAUSTED"
     default_reason = "UPSTREAM_RATE_LIMITED"
+
+
+class DeadlineExceeded(LatticeError):
+    """The caller's deadline passed before the work could start."""
+
+    code = "DEADLINE_EXCEEDED"
+    default_reason = "DEADLINE_EXCEEDED"
 
 
 class BackendRejected(LatticeError):

@@ -7,6 +7,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from lattice.config import Settings, Upstream
+from lattice.server.admission import Admission, AdmissionLimits
 from lattice.server.auth import ApiKeyInterceptor
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.backends.mlx.backend import MlxBackend
@@ -48,7 +49,21 @@ def build_gateway(settings: Settings, worker: MlxWorker) -> Gateway:
     )
     backends = [m.backend for m in configured if m.profile.backend == "mlx"] + list(proxies.values())
     limits = GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling)
-    return Gateway(registry, resolver, limits, backends)
+    return Gateway(registry, resolver, limits, backends, _admission(settings))
+
+
+def _admission(settings: Settings) -> Admission:
+    caps = {
+        p.id: p.max_concurrency or (1 if p.backend == "mlx" else settings.max_concurrent_per_model)
+        for p in settings.models
+    }
+    limits = AdmissionLimits(
+        max_concurrent_per_model=settings.max_concurrent_per_model,
+        max_concurrent_total=settings.max_concurrent_total,
+        queue_size=settings.queue_size,
+        queue_timeout_seconds=settings.queue_timeout_seconds,
+    )
+    return Admission(limits, model_caps=caps)
 
 
 def _proxy(upstream: Upstream, settings: Settings, registry: ModelRegistry) -> Backend:

@@ -7,8 +7,9 @@ orchestrators can probe a locked-down gateway.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import grpc
@@ -30,6 +31,19 @@ def api_key_from_metadata(metadata: Sequence[tuple[str, str | bytes]]) -> str | 
         if key == "authorization" and text[:7].lower() == "bearer ":
             return text[7:].strip()
     return None
+
+
+def caller_identity(metadata: Mapping[str, str], peer: str) -> str:
+    """Who is calling, for fairness between callers (not for security): a hash of their API key,
+    else the client address a proxy such as the shim reports, else the peer's address."""
+    key = api_key_from_metadata(list(metadata.items()))
+    if key is not None:
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    forwarded = metadata.get("x-forwarded-for", "").split(",")[0].strip()
+    if forwarded:
+        return "client:" + forwarded
+    host = peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer  # "ipv4:127.0.0.1:5555" -> "ipv4:127.0.0.1"
+    return "peer:" + host
 
 
 def check_api_key(expected: str, presented: str | None) -> None:

@@ -116,6 +116,12 @@ class ChatRequest:
     latency_tier: LatencyTier | None = None
     """Prefer models of this tier; a preference, never a hard constraint."""
     allow_escalation: bool = False
+    priority: int = 0
+    """In [-10, 10]; higher is admitted first when a model's queue is not empty."""
+    caller: str = ""
+    """Who is asking (a hash of the API key, or the peer address), for fairness between callers."""
+    deadline: float | None = None
+    """`time.monotonic()` after which nobody waits for the answer any more."""
 
     @property
     def has_image(self) -> bool:

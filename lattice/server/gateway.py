@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 
 from lattice.errors import BackendUnavailable, ResourceExhausted
+from lattice.server.admission import Admission, AdmissionLimits
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, ToolCall
 from lattice.server.registry import ModelRegistry, RegisteredModel
@@ -19,6 +20,9 @@ from lattice.server.validation import validate_chat_request
 log = logging.getLogger(__name__)
 
 FALLBACK_ERRORS = (BackendUnavailable, ResourceExhausted)
+UNLIMITED = AdmissionLimits(
+    max_concurrent_per_model=1_000_000, max_concurrent_total=1_000_000, queue_size=0, queue_timeout_seconds=0
+)
 """Failures before the first token that send the request to the next candidate: the backend is
 down, unreachable or over its limits. A refusal of the request itself (a 4xx) is not retried."""
 
@@ -39,11 +43,17 @@ class ChatStream:
     """
 
     def __init__(
-        self, resolution: Resolution, first: GenerationEvent, rest: AsyncGenerator[GenerationEvent, None]
+        self,
+        resolution: Resolution,
+        first: GenerationEvent,
+        rest: AsyncGenerator[GenerationEvent, None],
+        resources: AsyncExitStack,
     ) -> None:
+        """`resources` (the admission slot, the backend stream) are released by `aclose`."""
         self.resolution = resolution
         self._first: GenerationEvent | None = first
         self._rest = rest
+        self._resources = resources
 
     def __aiter__(self) -> ChatStream:
         return self
@@ -55,7 +65,7 @@ class ChatStream:
         return await anext(self._rest)
 
     async def aclose(self) -> None:
-        await self._rest.aclose()
+        await self._resources.aclose()
 
 
 class Gateway:
@@ -65,11 +75,14 @@ class Gateway:
         resolver: Resolver,
         limits: GenerationLimits,
         backends: list[Backend] | None = None,
+        admission: Admission | None = None,
     ) -> None:
-        """`backends` are started and closed with the gateway; by default, those of the registry's models."""
+        """`backends` are started and closed with the gateway; by default, those of the registry's models.
+        Without `admission`, nothing is queued or refused for capacity."""
         self._registry = registry
         self._resolver = resolver
         self._limits = limits
+        self._admission = admission or Admission(UNLIMITED)
         self._backends = (
             backends if backends is not None else list({id(m.backend): m.backend for m in registry}.values())
         )
@@ -96,11 +109,18 @@ class Gateway:
         validate_chat_request(request, max_tokens_ceiling=self._limits.max_tokens_ceiling)
         resolution: Resolution | None = self._resolver.resolve(request.model, request)
         while resolution is not None:
-            events = resolution.chosen.backend.stream(resolution.chosen.profile, request, self._limits)
+            resources = AsyncExitStack()
             try:
+                await resources.enter_async_context(
+                    self._admission.slot(
+                        resolution.model, caller=request.caller, priority=request.priority, deadline=request.deadline
+                    )
+                )
+                events = resolution.chosen.backend.stream(resolution.chosen.profile, request, self._limits)
+                resources.push_async_callback(events.aclose)  # closed before the slot is given back
                 first = await anext(events)
             except FALLBACK_ERRORS as error:
-                await events.aclose()
+                await resources.aclose()
                 log.warning("model %s failed before its first token: %s", resolution.model, error.message)
                 next_resolution = resolution.fall_back(error)
                 if next_resolution is None:
@@ -108,9 +128,9 @@ class Gateway:
                 resolution = next_resolution
                 continue
             except BaseException:
-                await events.aclose()
+                await resources.aclose()
                 raise
-            return ChatStream(resolution, first, events)
+            return ChatStream(resolution, first, events, resources)
         raise AssertionError("unreachable")
 
     async def complete(self, request: ChatRequest) -> Completion:

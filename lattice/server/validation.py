@@ -36,6 +36,8 @@ def validate_chat_request(request: ChatRequest, *, max_tokens_ceiling: int) -> N
         raise InvalidArgument(
             f"tool_choice names {choice.function_name!r}, which is not among the tools", field="tool_choice"
         )
+    if not -10 <= request.priority <= 10:
+        raise InvalidArgument(f"priority must be between -10 and 10, got {request.priority}", field="priority")
     if len(request.stop) > MAX_STOP_SEQUENCES:
         raise InvalidArgument(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed", field="stop")
     for stop in request.stop:

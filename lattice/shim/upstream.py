@@ -9,7 +9,14 @@ from starlette.requests import Request
 from lattice.v1 import chat_pb2_grpc, resolve_pb2_grpc
 
 # Credentials for the server to check, and Lattice's per-request hints.
-FORWARDED_HEADERS = ("authorization", "x-api-key", "x-lattice-latency-tier", "x-lattice-escalate")
+CLIENT_ADDRESS_KEY = "x-forwarded-for"
+FORWARDED_HEADERS = (
+    "authorization",
+    "x-api-key",
+    "x-lattice-latency-tier",
+    "x-lattice-escalate",
+    "x-lattice-priority",
+)
 
 
 class Upstream:
@@ -25,5 +32,8 @@ class Upstream:
 
 
 def call_metadata(request: Request) -> tuple[tuple[str, str], ...]:
-    """The caller's credentials and hints, passed to the server as metadata (the shim checks nothing)."""
-    return tuple((h, request.headers[h]) for h in FORWARDED_HEADERS if h in request.headers)
+    """The caller's credentials and hints, passed to the server as metadata (the shim checks nothing),
+    and the client's address, so the server can be fair between the shim's callers."""
+    forwarded = tuple((h, request.headers[h]) for h in FORWARDED_HEADERS if h in request.headers)
+    client = ((CLIENT_ADDRESS_KEY, request.client.host),) if request.client else ()
+    return forwarded + client

@@ -71,7 +71,7 @@ class ResponseFormat(_message.Message):
     def __init__(self, type: _Optional[_Union[ResponseFormat.Type, str]] = ..., json_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("model", "messages", "max_tokens", "temperature", "top_p", "stop", "seed", "tools", "tool_choice", "response_format", "user", "latency_tier", "allow_escalation")
+    __slots__ = ("model", "messages", "max_tokens", "temperature", "top_p", "stop", "seed", "tools", "tool_choice", "response_format", "user", "latency_tier", "allow_escalation", "priority")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class ChatRequest(_message.Message):
     USER_FIELD_NUMBER: _ClassVar[int]
     LATENCY_TIER_FIELD_NUMBER: _ClassVar[int]
     ALLOW_ESCALATION_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
     max_tokens: int
@@ -98,7 +99,8 @@ class ChatRequest(_message.Message):
     user: str
     latency_tier: _common_pb2.LatencyTier
     allow_escalation: bool
-    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., user: _Optional[str] = ..., latency_tier: _Optional[_Union[_common_pb2.LatencyTier, str]] = ..., allow_escalation: _Optional[bool] = ...) -> None: ...
+    priority: int
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., user: _Optional[str] = ..., latency_tier: _Optional[_Union[_common_pb2.LatencyTier, str]] = ..., allow_escalation: _Optional[bool] = ..., priority: _Optional[int] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
     __slots__ = ("id", "model", "message", "finish_reason", "usage", "resolution", "create_time")

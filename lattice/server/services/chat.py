@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -10,6 +11,7 @@ from typing import Any
 import grpc
 
 from lattice.server import chat as domain
+from lattice.server.auth import caller_identity
 from lattice.server.gateway import Gateway
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
@@ -74,7 +76,14 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
 
 def _domain_request(request: chat_pb2.ChatRequest, context: Context) -> domain.ChatRequest:
-    return convert.chat_request_from_proto(request, convert.text_metadata(context.invocation_metadata()))
+    metadata = convert.text_metadata(context.invocation_metadata())
+    remaining = context.time_remaining()
+    return convert.chat_request_from_proto(
+        request,
+        metadata,
+        caller=caller_identity(metadata, context.peer()),
+        deadline=None if remaining is None else time.monotonic() + remaining,
+    )
 
 
 def _completion_id() -> str:

@@ -60,12 +60,17 @@ _RESPONSE_FORMATS: dict[int, Literal["text", "json_object", "json_schema"]] = {
 
 LATENCY_TIER_KEY = "x-lattice-latency-tier"
 ESCALATE_KEY = "x-lattice-escalate"
+PRIORITY_KEY = "x-lattice-priority"
 
 
 def chat_request_from_proto(
-    request: chat_pb2.ChatRequest, metadata: Mapping[str, str] | None = None
+    request: chat_pb2.ChatRequest,
+    metadata: Mapping[str, str] | None = None,
+    *,
+    caller: str = "",
+    deadline: float | None = None,
 ) -> chat.ChatRequest:
-    """The domain request; `x-lattice-latency-tier` / `x-lattice-escalate` metadata fill unset fields."""
+    """The domain request; `x-lattice-latency-tier`, `-escalate` and `-priority` metadata fill unset fields."""
     metadata = metadata or {}
     return chat.ChatRequest(
         model=request.model,
@@ -91,7 +96,20 @@ def chat_request_from_proto(
         user=request.user,
         latency_tier=_TIERS.get(request.latency_tier) or _tier_from_metadata(metadata),
         allow_escalation=request.allow_escalation or metadata.get(ESCALATE_KEY, "").lower() == "allow",
+        priority=request.priority or _priority_from_metadata(metadata),
+        caller=caller,
+        deadline=deadline,
     )
+
+
+def _priority_from_metadata(metadata: Mapping[str, str]) -> int:
+    value = metadata.get(PRIORITY_KEY, "").strip()
+    if not value:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidArgument(f"{PRIORITY_KEY} must be an integer, got {value!r}", field=PRIORITY_KEY) from None
 
 
 def text_metadata(pairs: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:

@@ -1,0 +1,163 @@
+"""Admission: per-model and global concurrency caps, a bounded queue, priority, fairness.
+
+Work beyond the caps waits in a per-model queue of at most `queue_size`. When a
+slot frees, the waiting request with the highest priority goes first; among
+equal priorities the caller served longest ago goes first (round-robin between
+callers, FIFO within one), so one caller flooding the queue cannot starve
+another. A full queue or a wait past the queue timeout is refused with a retry
+delay computed from the measured service time and the queue ahead, never a
+constant. A waiter whose deadline passes, or who goes away, leaves the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from lattice.errors import DeadlineExceeded, ResourceExhausted
+
+PRIORITY_RANGE = range(-10, 11)
+INITIAL_SERVICE_SECONDS = 1.0
+"""Assumed service time before a model has finished any request."""
+SMOOTHING = 0.2
+"""Weight of the newest measurement in the moving average of service time."""
+
+
+@dataclass(frozen=True)
+class AdmissionLimits:
+    max_concurrent_per_model: int
+    max_concurrent_total: int
+    queue_size: int
+    queue_timeout_seconds: float
+
+
+@dataclass(eq=False)
+class _Ticket:
+    model: str
+    caller: str
+    priority: int
+    order: int
+    granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class QueueFull(ResourceExhausted):
+    default_reason = "QUEUE_FULL"
+
+
+class QueueTimeout(ResourceExhausted):
+    default_reason = "QUEUE_TIMEOUT"
+
+
+class Admission:
+    def __init__(
+        self,
+        limits: AdmissionLimits,
+        *,
+        model_caps: Mapping[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`model_caps` overrides `limits.max_concurrent_per_model` for some models."""
+        self._limits = limits
+        self._caps = dict(model_caps or {})
+        self._clock = clock
+        self._running: dict[str, int] = {}
+        self._waiting: dict[str, list[_Ticket]] = {}
+        self._service_seconds: dict[str, float] = {}
+        self._last_served: dict[str, int] = {}
+        self._order = itertools.count()
+
+    def running(self, model: str) -> int:
+        return self._running.get(model, 0)
+
+    def waiting(self, model: str) -> int:
+        return len(self._waiting.get(model, ()))
+
+    def retry_after(self, model: str, ahead: int | None = None) -> float:
+        """How long until a request queued behind `ahead` others would likely start."""
+        ahead = self.waiting(model) if ahead is None else ahead
+        per_request = self._service_seconds.get(model, INITIAL_SERVICE_SECONDS)
+        return max(0.1, (ahead + 1) * per_request / self.cap(model))
+
+    def cap(self, model: str) -> int:
+        return self._caps.get(model, self._limits.max_concurrent_per_model)
+
+    @asynccontextmanager
+    async def slot(
+        self, model: str, *, caller: str, priority: int = 0, deadline: float | None = None
+    ) -> AsyncIterator[None]:
+        """Holds a slot on `model` for the body; waits for one within the limits or refuses."""
+        await self._acquire(model, caller, priority, deadline)
+        started = self._clock()
+        try:
+            yield
+        finally:
+            self._release(model, self._clock() - started)
+
+    async def _acquire(self, model: str, caller: str, priority: int, deadline: float | None) -> None:
+        if self._has_room(model) and not self.waiting(model):
+            self._start(model, caller)
+            return
+        queue = self._waiting.setdefault(model, [])
+        if len(queue) >= self._limits.queue_size:
+            raise QueueFull(
+                f"the queue for {model!r} is full ({len(queue)} waiting)",
+                retry_after_seconds=self.retry_after(model),
+                metadata={"model": model},
+            )
+        ticket = _Ticket(model, caller, priority, next(self._order))
+        queue.append(ticket)
+        timeout = self._limits.queue_timeout_seconds
+        if deadline is not None:
+            timeout = min(timeout, deadline - self._clock())
+        try:
+            await asyncio.wait_for(asyncio.shield(ticket.granted), timeout=max(0.0, timeout))
+        except TimeoutError:
+            if ticket.granted.done():  # granted in the same instant: keep it
+                return
+            queue.remove(ticket)
+            if deadline is not None and self._clock() >= deadline:
+                raise DeadlineExceeded(f"the deadline passed while queued for {model!r}") from None
+            raise QueueTimeout(
+                f"waited {self._limits.queue_timeout_seconds:g}s in the queue for {model!r}",
+                retry_after_seconds=self.retry_after(model),
+                metadata={"model": model},
+            ) from None
+        except BaseException:
+            if ticket.granted.done() and not ticket.granted.cancelled():
+                self._release(model, None)  # granted as we were cancelled: hand the slot on
+            elif ticket in queue:
+                queue.remove(ticket)
+            raise
+
+    def _has_room(self, model: str) -> bool:
+        total = sum(self._running.values())
+        return self.running(model) < self.cap(model) and total < self._limits.max_concurrent_total
+
+    def _start(self, model: str, caller: str) -> None:
+        self._running[model] = self.running(model) + 1
+        self._last_served[caller] = next(self._order)
+
+    def _release(self, model: str, service_seconds: float | None) -> None:
+        self._running[model] = self.running(model) - 1
+        if service_seconds is not None:
+            previous = self._service_seconds.get(model)
+            self._service_seconds[model] = (
+                service_seconds if previous is None else (1 - SMOOTHING) * previous + SMOOTHING * service_seconds
+            )
+        self._grant()
+
+    def _grant(self) -> None:
+        """Starts the best waiting tickets while there is room (any model: the global cap is shared)."""
+        while True:
+            eligible = [t for m, q in self._waiting.items() if q and self._has_room(m) for t in q]
+            if not eligible:
+                return
+            # Highest priority; then the caller served longest ago; then first come.
+            best = min(eligible, key=lambda t: (-t.priority, self._last_served.get(t.caller, -1), t.order))
+            self._waiting[best.model].remove(best)
+            self._start(best.model, best.caller)
+            best.granted.set_result(None)
