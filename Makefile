@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lattice-installed
 NODE_STAMP := node_modules/.lattice-installed
+# Everything `make gen` writes into git (build/lattice.binpb, Envoy's descriptor set, is not committed).
+GENERATED := lattice/v1 clients/python/lattice_betterproto clients/typescript/src/gen clients/go/lattice
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test test-fast lint gen gen-check docs clean
+.PHONY: help setup clients-setup serve envoy test test-fast lint gen gen-check breaking docs clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,31 +27,42 @@ $(NODE_STAMP): package.json package-lock.json
 
 setup: $(STAMP)  ## create .venv and install Lattice with its dev tools
 
+clients-setup:  ## install the client toolchains: Go (apt) and clients/typescript (npm ci)
+	bash scripts/install-client-toolchains.sh
+
 serve: $(STAMP)  ## run the gateway: gRPC on 127.0.0.1:50051, REST on http://127.0.0.1:8000
 	HF_HUB_OFFLINE=1 $(BIN)/lattice serve
 
-test: $(STAMP)  ## run the whole test suite (real model, real processes)
+envoy: $(STAMP) $(NODE_STAMP)  ## run Envoy on http://127.0.0.1:8080 (REST, grpc-web, gRPC) in front of the gateway
+	$(BIN)/python envoy/run.py
+
+test: $(STAMP) $(NODE_STAMP) clients-setup  ## run the whole test suite (real model, real processes)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 test-fast: $(STAMP)  ## unit tests only (no model, no processes)
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: $(STAMP) $(NODE_STAMP)  ## ruff, mypy, buf lint and format
+lint: $(STAMP) $(NODE_STAMP) clients-setup  ## ruff, mypy, buf lint and format, tsc --strict and go vet on the clients
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	node_modules/.bin/buf lint
 	node_modules/.bin/buf format --diff --exit-code proto
+	cd clients/typescript && node_modules/.bin/tsc -p . --noEmit
+	clients/go/run.sh vet
 
-gen: $(STAMP) $(NODE_STAMP)  ## regenerate code from proto/
+gen: $(STAMP) $(NODE_STAMP) clients-setup  ## regenerate lattice/v1, clients/*/ and Envoy's descriptor set from proto/
 	bash scripts/gen.sh
 
 gen-check: gen  ## fail if the generated code in git differs from a fresh `make gen`
-	@git diff --exit-code -- lattice/v1 || { echo "generated code is stale: run 'make gen' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- lattice/v1)" || { git status --porcelain -- lattice/v1; echo "untracked generated files: run 'make gen' and commit"; exit 1; }
+	@git diff --exit-code -- $(GENERATED) || { echo "generated code is stale: run 'make gen' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "untracked generated files: run 'make gen' and commit"; exit 1; }
+
+breaking: $(STAMP) $(NODE_STAMP)  ## buf breaking: proto/ against the contract before its latest change
+	bash scripts/buf-breaking.sh
 
 docs: $(STAMP)  ## regenerate docs/configuration.md from the settings object
 	$(BIN)/python scripts/gen_config_docs.py > docs/configuration.md
 
 clean:  ## remove the venv, node_modules and build output (not the model cache)
-	rm -rf $(VENV) node_modules build
+	rm -rf $(VENV) node_modules build clients/typescript/node_modules clients/typescript/dist
