@@ -10,10 +10,7 @@ upstreams).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 
 import anthropic
 import httpx2  # the SDK's HTTP client: a dropped connection mid-stream surfaces as its error, unwrapped
@@ -21,22 +18,18 @@ from pydantic import SecretStr
 
 from lattice.config import ModelProfile, Upstream
 from lattice.errors import BackendUnavailable, LatticeError
-from lattice.server.backends.base import Backend, GenerationLimits
+from lattice.server.backends.base import GenerationLimits
 from lattice.server.backends.upstream.anthropic_wire import StreamState, request_kwargs
+from lattice.server.backends.upstream.discovery import DiscoveringUpstream, ModelsCallback, UpstreamDown
 from lattice.server.backends.upstream.http_errors import from_status
 from lattice.server.chat import ChatRequest, GenerationEvent
 
-log = logging.getLogger(__name__)
 
-ModelsCallback = Callable[[list[str]], None]
-
-
-class AnthropicUpstream(Backend):
+class AnthropicUpstream(DiscoveringUpstream):
     name = "anthropic"
 
     def __init__(self, upstream: Upstream, api_key: SecretStr | None, on_models: ModelsCallback) -> None:
-        self._upstream = upstream
-        self._on_models = on_models
+        super().__init__(upstream, on_models)
         key = upstream.api_key or api_key
         self._client = anthropic.AsyncAnthropic(
             base_url=upstream.base_url,
@@ -44,47 +37,17 @@ class AnthropicUpstream(Backend):
             max_retries=0,
             timeout=anthropic.Timeout(upstream.timeout_seconds, connect=upstream.connect_timeout_seconds),
         )
-        self._healthy = False
-        self._refresher: asyncio.Task[None] | None = None
 
-    @property
-    def available(self) -> bool:
-        return self._healthy
-
-    async def start(self) -> None:
-        await self.refresh()
-        self._refresher = asyncio.create_task(self._refresh_forever(), name=f"refresh {self._upstream.name}")
-
-    async def close(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
-        await self._client.close()
-
-    async def refresh(self) -> None:
-        """Re-reads the model list; its success or failure is the upstream's health.
-
-        Configured `models`, when given, are what it serves; unlike some OpenAI-compatible
-        servers, Anthropic can always list its models, so the list still decides health.
-        """
+    async def fetch_model_ids(self) -> list[str]:
+        """Anthropic can always list its models, so the list decides health even with `models` configured."""
         try:
             pages = self._client.models.list(timeout=self._upstream.connect_timeout_seconds * 2)
-            ids = [model.id async for model in pages]
+            return [model.id async for model in pages]
         except anthropic.AnthropicError as error:
-            if self._healthy:
-                log.warning("upstream %s is unhealthy: %s", self._upstream.name, error)
-            self._healthy = False
-            return
-        if not self._healthy:
-            log.info("upstream %s is healthy: %d models", self._upstream.name, len(ids))
-        self._healthy = True
-        self._on_models(list(self._upstream.models) or ids)
+            raise UpstreamDown(str(error)) from error
 
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._upstream.refresh_seconds)
-            await self.refresh()
+    async def close_client(self) -> None:
+        await self._client.close()
 
     async def stream(
         self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
@@ -104,7 +67,7 @@ class AnthropicUpstream(Backend):
         except (anthropic.AnthropicError, httpx2.HTTPError) as error:
             # The stream had begun (an `event: error`, a dropped connection): the caller can only be told it is gone.
             if isinstance(error, httpx2.TransportError):
-                self._healthy = False  # the connection itself failed: skip it until the next successful refresh
+                self.mark_unhealthy(str(error))  # the connection itself failed
             raise BackendUnavailable(
                 f"upstream {self._upstream.name!r} failed mid-stream: {type(error).__name__}: {error}"
             ) from error
@@ -118,5 +81,5 @@ class AnthropicUpstream(Backend):
             detail = f"{error.type or 'error'}: {error.api_message or error.message}"
             return from_status(self._upstream.name, error.status_code, error.response.headers, detail)
         if isinstance(error, anthropic.APIConnectionError):  # timeouts included
-            self._healthy = False  # skip it until the next successful refresh
+            self.mark_unhealthy(str(error))
         return BackendUnavailable(f"upstream {self._upstream.name!r} failed: {type(error).__name__}: {error}")

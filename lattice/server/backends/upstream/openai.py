@@ -9,32 +9,25 @@ resolver skips its models until it answers again.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 
 import httpx
 
 from lattice.config import ModelProfile, Upstream
 from lattice.errors import BackendUnavailable
-from lattice.server.backends.base import Backend, GenerationLimits
+from lattice.server.backends.base import GenerationLimits
+from lattice.server.backends.upstream.discovery import DiscoveringUpstream, ModelsCallback, UpstreamDown
 from lattice.server.backends.upstream.http_errors import from_status
 from lattice.server.backends.upstream.openai_wire import StreamState, request_body
 from lattice.server.chat import ChatRequest, Finish, FinishReason, GenerationEvent
 
-log = logging.getLogger(__name__)
 
-ModelsCallback = Callable[[list[str]], None]
-
-
-class OpenAIUpstream(Backend):
+class OpenAIUpstream(DiscoveringUpstream):
     name = "openai"
 
     def __init__(self, upstream: Upstream, on_models: ModelsCallback) -> None:
-        self._upstream = upstream
-        self._on_models = on_models
+        super().__init__(upstream, on_models)
         headers = {"authorization": f"Bearer {upstream.api_key.get_secret_value()}"} if upstream.api_key else {}
         self._client = httpx.AsyncClient(
             base_url=upstream.base_url.rstrip("/") + "/",
@@ -42,55 +35,24 @@ class OpenAIUpstream(Backend):
             timeout=httpx.Timeout(upstream.timeout_seconds, connect=upstream.connect_timeout_seconds),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
         )
-        self._healthy = False
-        self._refresher: asyncio.Task[None] | None = None
 
-    @property
-    def available(self) -> bool:
-        return self._healthy
-
-    async def start(self) -> None:
-        await self.refresh()
-        self._refresher = asyncio.create_task(self._refresh_forever(), name=f"refresh {self._upstream.name}")
-
-    async def close(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
-        await self._client.aclose()
-
-    async def refresh(self) -> None:
-        """Re-reads the model list; its success is the upstream's health.
-
-        With `models` configured, any HTTP answer counts as healthy: some servers
-        (mlx_lm.server without a Hugging Face cache) cannot list their models.
-        """
+    async def fetch_model_ids(self) -> list[str]:
+        """GET /models. With `models` configured, any HTTP answer counts as up: some servers
+        (mlx_lm.server without a Hugging Face cache) cannot list their models."""
         try:
             response = await self._client.get("models", timeout=self._upstream.connect_timeout_seconds * 2)
         except httpx.HTTPError as error:
-            self._set_health(False, f"{type(error).__name__}: {error}")
-            return
+            raise UpstreamDown(f"{type(error).__name__}: {error}") from error
         try:
             response.raise_for_status()
-            ids = [str(m["id"]) for m in response.json().get("data", []) if "id" in m]
+            return [str(m["id"]) for m in response.json().get("data", []) if "id" in m]
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as error:
-            if not self._upstream.models:
-                self._set_health(False, f"its model list is unreadable: {error}")
-                return
-            ids = []
-        self._set_health(True, f"{len(self._upstream.models or ids)} models")
-        self._on_models(list(self._upstream.models) or ids)
+            if self._upstream.models:
+                return []
+            raise UpstreamDown(f"its model list is unreadable: {error}") from error
 
-    def _set_health(self, healthy: bool, detail: str) -> None:
-        if healthy != self._healthy:
-            log.info("upstream %s is %s: %s", self._upstream.name, "healthy" if healthy else "unhealthy", detail)
-        self._healthy = healthy
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._upstream.refresh_seconds)
-            await self.refresh()
+    async def close_client(self) -> None:
+        await self._client.aclose()
 
     async def stream(
         self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
@@ -114,7 +76,7 @@ class OpenAIUpstream(Backend):
                     if delta is not None:
                         yield delta
         except httpx.HTTPError as error:
-            self._healthy = False  # skip it until the next successful refresh
+            self.mark_unhealthy(str(error))
             raise BackendUnavailable(
                 f"upstream {self._upstream.name!r} failed: {type(error).__name__}: {error}"
             ) from error
