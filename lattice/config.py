@@ -62,8 +62,8 @@ class ModelProfile(ModelTraits):
     max_concurrency: int | None = Field(
         default=None,
         gt=0,
-        description="Requests it runs at once; unset means 1 for MLX models (one generation at a time "
-        "until continuous batching lands) and `max_concurrent_per_model` for proxied ones.",
+        description="Requests it runs at once; unset means `mlx_max_batch` for MLX models and "
+        "`max_concurrent_per_model` for proxied ones.",
     )
 
 
@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     )
     queue_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait in a queue before 429 `queue_timeout`."
+    )
+    mlx_max_batch: int = Field(
+        default=8, gt=0, description="Sequences one MLX model decodes together (continuous batching)."
     )
     max_tokens_ceiling: int = Field(default=4096, gt=0, description="The most tokens one request may generate.")
     max_request_bytes: int = Field(

@@ -22,8 +22,8 @@ MAX_ATTEMPTS = 20
 
 @pytest.fixture(scope="module")
 def small_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    """The default model (one generation at a time) with room for one waiting request."""
-    process = start_gateway(tmp_path_factory.mktemp("small-queue"), LATTICE_QUEUE_SIZE="1")
+    """The default model limited to one generation at a time, with room for one waiting request."""
+    process = start_gateway(tmp_path_factory.mktemp("small-queue"), LATTICE_QUEUE_SIZE="1", LATTICE_MLX_MAX_BATCH="1")
     yield process
     process.stop()
 

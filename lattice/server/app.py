@@ -36,7 +36,11 @@ def build_gateway(settings: Settings, worker: MlxWorker) -> Gateway:
     for profile in settings.models:
         if profile.backend == "mlx":
             backend: Backend = MlxBackend(
-                profile, cache_dir=settings.home / "models", weights=settings.mlx_weights, worker=worker
+                profile,
+                cache_dir=settings.home / "models",
+                weights=settings.mlx_weights,
+                worker=worker,
+                max_batch=settings.mlx_max_batch,
             )
         elif profile.upstream in proxies:
             backend = proxies[profile.upstream]
@@ -54,7 +58,7 @@ def build_gateway(settings: Settings, worker: MlxWorker) -> Gateway:
 
 def _admission(settings: Settings) -> Admission:
     caps = {
-        p.id: p.max_concurrency or (1 if p.backend == "mlx" else settings.max_concurrent_per_model)
+        p.id: p.max_concurrency or (settings.mlx_max_batch if p.backend == "mlx" else settings.max_concurrent_per_model)
         for p in settings.models
     }
     limits = AdmissionLimits(

@@ -1,10 +1,10 @@
-"""The in-process MLX backend: a GGUF converted once, loaded on the MLX worker thread."""
+"""The in-process MLX backend: a GGUF converted once, loaded on the MLX worker thread,
+served with continuous batching."""
 
 from __future__ import annotations
 
 import asyncio
 import pathlib
-import threading
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -12,9 +12,9 @@ from typing import Any
 from lattice.config import ModelProfile, WeightFormat
 from lattice.errors import BackendUnavailable, ContextLengthExceeded
 from lattice.server.backends.base import Backend, GenerationLimits
-from lattice.server.backends.mlx.generation import GenerationJob, run_generation
+from lattice.server.backends.mlx.batching import BatchEngine, GenerationJob
 from lattice.server.backends.mlx.gguf_convert import default_gguf_path, prepare_mlx_model
-from lattice.server.backends.mlx.worker import Emit, MlxWorker
+from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.chat import ChatRequest, GenerationEvent, Message
 
 
@@ -22,32 +22,37 @@ class MlxBackend(Backend):
     name = "mlx"
 
     def __init__(
-        self, profile: ModelProfile, *, cache_dir: pathlib.Path, weights: WeightFormat, worker: MlxWorker
+        self,
+        profile: ModelProfile,
+        *,
+        cache_dir: pathlib.Path,
+        weights: WeightFormat,
+        worker: MlxWorker,
+        max_batch: int,
     ) -> None:
         self._profile = profile
         self._cache_dir = cache_dir
         self._weights = weights
         self._worker = worker
-        self._model: Any = None
+        self._max_batch = max_batch
         self._tokenizer: Any = None
+        self._engine: BatchEngine | None = None
 
     async def start(self) -> None:
         gguf = self._profile.gguf_path or default_gguf_path()
         # Conversion is plain file work: keep it off the worker so it never blocks generation.
         model_dir = await asyncio.to_thread(prepare_mlx_model, gguf, self._cache_dir, self._weights)
-        self._model, self._tokenizer = await self._worker.call(lambda: _load(model_dir))
-
-    def count_prompt_tokens(self, messages: tuple[Message, ...]) -> int:
-        return len(self._prompt_ids(messages))
+        model, self._tokenizer = await self._worker.call(lambda: _load(model_dir))
+        self._engine = BatchEngine(model, self._tokenizer, self._worker, self._max_batch)
 
     @property
     def available(self) -> bool:
-        return self._model is not None
+        return self._engine is not None
 
     async def stream(
         self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
     ) -> AsyncGenerator[GenerationEvent, None]:
-        if self._model is None:
+        if self._engine is None:
             raise BackendUnavailable(f"model {self._profile.id!r} is not loaded yet")
         prompt_ids = self._prompt_ids(request.messages)
         job = GenerationJob(
@@ -56,12 +61,7 @@ class MlxBackend(Backend):
             sampling=request.sampling,
             stop=request.stop,
         )
-        weights, tokenizer = self._model, self._tokenizer
-
-        def generate(emit: Emit[GenerationEvent], cancel: threading.Event) -> None:
-            run_generation(weights, tokenizer, job, emit, cancel)
-
-        async with aclosing(self._worker.stream(generate)) as events:
+        async with aclosing(self._engine.stream(job)) as events:
             async for event in events:
                 yield event
 

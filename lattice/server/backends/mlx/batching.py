@@ -1,0 +1,167 @@
+"""Continuous batching for one MLX model, on the MLX worker thread.
+
+Requests join the running batch between decode steps and leave it the step
+after they finish or their caller goes away, each with its own sampler, token
+budget and stop strings (mlx_lm's BatchGenerator does the batched forward
+passes; this module feeds it and turns its tokens into text events). The loop
+runs as one worker job while any sequence is active and ends when none is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlx_lm.generate import BatchGenerator
+
+from lattice.server.backends.mlx.sampling import make_request_sampler
+from lattice.server.backends.mlx.worker import JobStream, MlxWorker, StreamBridge
+from lattice.server.chat import Delta, Finish, FinishReason, GenerationEvent, Sampling, Usage
+from lattice.server.stop_strings import StopStringMatcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    prompt_ids: list[int]
+    max_tokens: int
+    sampling: Sampling
+    stop: tuple[str, ...]
+
+
+@dataclass(eq=False)
+class _Sequence:
+    job: GenerationJob
+    bridge: StreamBridge[GenerationEvent]
+    detokenizer: Any
+    stops: StopStringMatcher
+    generated: int = 0
+    uid: int = -1
+    done: bool = field(default=False)
+
+    def emit_text(self, text: str) -> None:
+        if text:
+            self.bridge.post_item(Delta(text))
+
+    def finish(self, reason: FinishReason) -> None:
+        usage = Usage(prompt_tokens=len(self.job.prompt_ids), completion_tokens=self.generated)
+        self.bridge.post_item(Finish(reason, usage))
+        self.bridge.post_done()
+        self.done = True
+
+
+class BatchEngine:
+    def __init__(self, model: Any, tokenizer: Any, worker: MlxWorker, max_batch: int) -> None:
+        self._model = model
+        self._tokenizer = tokenizer
+        self._worker = worker
+        self._max_batch = max_batch
+        self._eos = set(tokenizer.eos_token_ids)
+        self._inbox: queue.SimpleQueue[_Sequence] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._looping = False
+
+    def stream(self, job: GenerationJob) -> JobStream[GenerationEvent]:
+        """Queues `job` for the batch; iterate for its events, `aclose()` to leave the batch."""
+        bridge: StreamBridge[GenerationEvent] = StreamBridge(asyncio.get_running_loop())
+        detokenizer = self._tokenizer.detokenizer
+        self._inbox.put(_Sequence(job, bridge, detokenizer, StopStringMatcher(job.stop)))
+        with self._lock:
+            if not self._looping:
+                self._looping = True
+                self._worker.submit(self._run)
+        return JobStream(bridge)
+
+    def _run(self) -> None:
+        active: dict[int, _Sequence] = {}
+        try:
+            generator: Any = BatchGenerator(
+                self._model,
+                stop_tokens=[[token] for token in self._eos],
+                completion_batch_size=self._max_batch,
+                prefill_batch_size=self._max_batch,
+            )
+            try:
+                while self._step(generator, active):
+                    pass
+            finally:
+                generator.close()
+        except Exception as error:  # every waiting caller hears of it; the next request starts afresh
+            log.exception("MLX batch loop failed")
+            with self._lock:
+                self._looping = False
+            for sequence in [*active.values(), *self._drain_inbox()]:
+                sequence.bridge.post_error(error)
+
+    def _step(self, generator: Any, active: dict[int, _Sequence]) -> bool:  # mlx_lm's BatchGenerator: untyped
+        """One decode step; False once nothing is left to do."""
+        joining = [s for s in self._drain_inbox() if not s.bridge.cancelled]
+        if joining:
+            uids = generator.insert(
+                [s.job.prompt_ids for s in joining],
+                max_tokens=[s.job.max_tokens for s in joining],
+                samplers=[make_request_sampler(s.job.sampling) for s in joining],
+            )
+            for uid, sequence in zip(uids, joining, strict=True):
+                sequence.uid = uid
+                sequence.detokenizer.reset()
+                active[uid] = sequence
+        gone = [uid for uid, s in active.items() if s.bridge.cancelled]
+        if gone:
+            generator.remove(gone)
+            for uid in gone:
+                del active[uid]
+        if not active:
+            with self._lock:
+                if self._inbox.empty():
+                    self._looping = False
+                    return False
+            return True
+        _, responses = generator.next()
+        still_held = []  # ended here (a stop string) while the generator would go on
+        for response in responses:
+            answering = active.get(response.uid)
+            if answering is None:
+                continue
+            self._advance(answering, response.token, response.finish_reason)
+            if answering.done:
+                del active[response.uid]
+                if response.finish_reason is None:
+                    still_held.append(response.uid)
+        if still_held:
+            generator.remove(still_held)
+        return True
+
+    def _advance(self, sequence: _Sequence, token: int, finish_reason: str | None) -> None:
+        if token in self._eos:
+            self._flush(sequence)
+            sequence.finish(FinishReason.STOP)
+            return
+        sequence.generated += 1
+        sequence.detokenizer.add_token(token)
+        scan = sequence.stops.feed(sequence.detokenizer.last_segment)
+        sequence.emit_text(scan.text)
+        if scan.stopped:
+            sequence.finish(FinishReason.STOP)
+        elif finish_reason is not None:
+            self._flush(sequence)
+            sequence.finish(FinishReason.LENGTH if finish_reason == "length" else FinishReason.STOP)
+
+    @staticmethod
+    def _flush(sequence: _Sequence) -> None:
+        sequence.detokenizer.finalize()
+        scan = sequence.stops.feed(sequence.detokenizer.last_segment)
+        sequence.emit_text(scan.text if scan.stopped else scan.text + sequence.stops.flush())
+
+    def _drain_inbox(self) -> list[_Sequence]:
+        drained = []
+        while True:
+            try:
+                drained.append(self._inbox.get_nowait())
+            except queue.Empty:
+                return drained
