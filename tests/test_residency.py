@@ -1,0 +1,103 @@
+"""Model residency on the real MLX backend: LRU eviction, pinning, single-flight loads, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import pytest
+
+from lattice.config import ModelProfile
+from lattice.errors import BackendUnavailable
+from lattice.server.backends.base import GenerationLimits
+from lattice.server.backends.mlx.backend import MlxBackend
+from lattice.server.backends.mlx.residency import Residency
+from lattice.server.backends.mlx.worker import MlxWorker
+from lattice.server.chat import ChatRequest, Delta, Message, Role, Sampling, TextPart
+from tests.gateway_process import TEST_HOME
+
+pytestmark = pytest.mark.slow
+
+HI = ChatRequest("", (Message(Role.USER, (TextPart("Say hi."),)),), max_tokens=2, sampling=Sampling(temperature=0))
+LIMITS = GenerationLimits(max_tokens_ceiling=64)
+
+
+@pytest.fixture(scope="module")
+async def worker() -> AsyncIterator[MlxWorker]:
+    worker = MlxWorker(name="test-residency")
+    yield worker
+    worker.stop()
+
+
+def backend(
+    worker: MlxWorker, residency: Residency, model_id: str, *, pinned: bool = False, **profile: object
+) -> MlxBackend:
+    return MlxBackend(
+        ModelProfile(id=model_id, **profile),  # type: ignore[arg-type]
+        cache_dir=TEST_HOME / "models",
+        weights="float32",
+        worker=worker,
+        max_batch=4,
+        residency=residency,
+        pinned=pinned,
+    )
+
+
+async def ask(model: MlxBackend) -> str:
+    async with aclosing(model.stream(ModelProfile(id=model.model_id), HI, LIMITS)) as events:
+        return "".join([e.text async for e in events if isinstance(e, Delta)])
+
+
+async def test_the_least_recently_used_idle_model_is_evicted(worker: MlxWorker) -> None:
+    residency = Residency(max_resident=2)
+    a, b, c = (backend(worker, residency, name) for name in "abc")
+    await ask(a)
+    await ask(b)
+    await ask(a)  # a is now the most recently used
+    await ask(c)
+    assert residency.resident == ["a", "c"]
+    assert not b.resident
+    assert (a.loads, b.loads, c.loads) == (1, 1, 1)
+
+
+async def test_pinned_models_load_at_start_and_stay(worker: MlxWorker) -> None:
+    residency = Residency(max_resident=1)
+    pinned, other = backend(worker, residency, "pinned", pinned=True), backend(worker, residency, "other")
+    await pinned.start()
+    await other.start()
+    assert pinned.resident
+    assert not other.resident  # unpinned models load on first use
+    with pytest.raises(BackendUnavailable) as caught:
+        await ask(other)
+    assert caught.value.reason == "NO_ROOM_TO_LOAD"
+    assert pinned.resident
+
+
+async def test_concurrent_requests_for_a_cold_model_load_it_once(worker: MlxWorker) -> None:
+    residency = Residency(max_resident=2)
+    cold = backend(worker, residency, "cold")
+    answers = await asyncio.gather(*(ask(cold) for _ in range(3)))
+    assert cold.loads == 1
+    assert all(answers)
+
+
+async def test_a_busy_model_is_not_evicted(worker: MlxWorker) -> None:
+    residency = Residency(max_resident=1)
+    busy, waiting = backend(worker, residency, "busy"), backend(worker, residency, "waiting")
+    long = ChatRequest("", HI.messages, max_tokens=64)
+    async with aclosing(busy.stream(ModelProfile(id="busy"), long, LIMITS)) as events:
+        await anext(events)
+        with pytest.raises(BackendUnavailable, match="pinned or busy"):
+            await ask(waiting)
+    await ask(waiting)  # once idle, it gives way
+    assert residency.resident == ["waiting"]
+
+
+async def test_a_load_failure_is_unavailable_with_the_reason(worker: MlxWorker, tmp_path: pathlib.Path) -> None:
+    broken = backend(worker, Residency(max_resident=2), "broken", gguf_path=tmp_path / "missing.gguf")
+    with pytest.raises(BackendUnavailable) as caught:
+        await ask(broken)
+    assert caught.value.reason == "MODEL_LOAD_FAILED"
+    assert "missing.gguf" in caught.value.message
