@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 
 from lattice.server import chat as domain
-from lattice.server.auth import caller_identity
+from lattice.server.credentials import caller_identity
 from lattice.server.gateway import Gateway
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
