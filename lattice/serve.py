@@ -52,7 +52,10 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     if http_socket is not None:
         target = settings.model_copy(update={"grpc_port": port}).grpc_target
         app = create_app(target, max_body_bytes=settings.max_request_bytes)
-        shim = _EmbeddedUvicorn(uvicorn.Config(app, log_level="info", lifespan="on"))
+        # Keep idle connections longer than clients do (the OpenAI SDK pools them): a server that closes
+        # first races the client reusing the connection, which then fails with a read error.
+        config = uvicorn.Config(app, log_level="info", lifespan="on", timeout_keep_alive=75)
+        shim = _EmbeddedUvicorn(config)
         tasks.append(asyncio.create_task(shim.serve(sockets=[http_socket])))
 
     stop = asyncio.Event()

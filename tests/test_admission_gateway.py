@@ -83,3 +83,46 @@ async def test_a_deadline_shorter_than_the_queue_is_refused_without_running(smal
             await stub.Chat(long, timeout=0.5)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert (await running).usage.completion_tokens > 0
+
+
+async def test_a_queued_stream_says_so_first_and_the_shim_hides_it(small_gateway: GatewayProcess) -> None:
+    busy = chat_pb2.ChatRequest(
+        messages=[common_pb2.Message(role=common_pb2.ROLE_USER, content=[common_pb2.ContentPart(text="A story.")])],
+        max_tokens=40,
+    )
+    waiting = chat_pb2.ChatRequest(messages=busy.messages, max_tokens=4)
+    async with grpc.aio.insecure_channel(small_gateway.grpc_target) as channel:
+        stub = chat_pb2_grpc.ChatServiceStub(channel)
+        running = stub.StreamChat(busy)
+        assert (await running.read()).HasField("delta")  # it holds the only slot now
+        queued = stub.StreamChat(waiting)
+        messages = [m async for m in queued]
+        while await running.read() is not grpc.aio.EOF:
+            pass
+    kinds = [m.WhichOneof("event") for m in messages]
+    assert kinds[0] == "queued"
+    assert kinds[-1] == "done"
+    assert kinds.count("queued") == 1
+    status = messages[0].queued
+    assert status.model == "smollm2-135m-instruct"
+    assert status.position == 1
+    assert status.estimated_wait.ToTimedelta().total_seconds() > 0
+    assert ("x-lattice-model", "smollm2-135m-instruct") in tuple(await queued.initial_metadata())
+
+
+def test_the_shim_streams_openai_chunks_only_while_queued(small_gateway: GatewayProcess) -> None:
+    body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 30, "stream": True}
+    with (
+        httpx.Client(base_url=small_gateway.http_url, timeout=120) as client,
+        client.stream("POST", "/v1/chat/completions", json=body) as holder,
+    ):
+        lines = holder.iter_lines()
+        first_line = next(lines)  # the holder streams: the next request must queue
+        assert first_line.startswith("data: ")
+        waiting = client.post("/v1/chat/completions", json={**body, "max_tokens": 3, "stream": True})
+        rest = list(lines)
+    assert waiting.status_code == 200
+    events = [line for line in waiting.text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]"
+    assert all('"queued"' not in line for line in events)
+    assert rest

@@ -27,6 +27,10 @@ SMOOTHING = 0.2
 """Weight of the newest measurement in the moving average of service time."""
 
 
+QueuedCallback = Callable[[int, float], None]
+"""Told a waiting request's position (1 = next) and its estimated wait in seconds."""
+
+
 @dataclass(frozen=True)
 class AdmissionLimits:
     max_concurrent_per_model: int
@@ -87,17 +91,26 @@ class Admission:
 
     @asynccontextmanager
     async def slot(
-        self, model: str, *, caller: str, priority: int = 0, deadline: float | None = None
+        self,
+        model: str,
+        *,
+        caller: str,
+        priority: int = 0,
+        deadline: float | None = None,
+        on_queued: QueuedCallback | None = None,
     ) -> AsyncIterator[None]:
-        """Holds a slot on `model` for the body; waits for one within the limits or refuses."""
-        await self._acquire(model, caller, priority, deadline)
+        """Holds a slot on `model` for the body; waits for one within the limits or refuses.
+        `on_queued(position, estimated_wait_seconds)` is told when the request has to wait."""
+        await self._acquire(model, caller, priority, deadline, on_queued)
         started = self._clock()
         try:
             yield
         finally:
             self._release(model, self._clock() - started)
 
-    async def _acquire(self, model: str, caller: str, priority: int, deadline: float | None) -> None:
+    async def _acquire(
+        self, model: str, caller: str, priority: int, deadline: float | None, on_queued: QueuedCallback | None
+    ) -> None:
         if self._has_room(model) and not self.waiting(model):
             self._start(model, caller)
             return
@@ -110,6 +123,8 @@ class Admission:
             )
         ticket = _Ticket(model, caller, priority, next(self._order))
         queue.append(ticket)
+        if on_queued is not None:
+            on_queued(len(queue), self.retry_after(model, ahead=len(queue) - 1))
         timeout = self._limits.queue_timeout_seconds
         if deadline is not None:
             timeout = min(timeout, deadline - self._clock())

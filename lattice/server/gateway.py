@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 
 from lattice.errors import BackendUnavailable, ResourceExhausted
-from lattice.server.admission import Admission, AdmissionLimits
+from lattice.server.admission import Admission, AdmissionLimits, QueuedCallback
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, ToolCall
 from lattice.server.registry import ModelRegistry, RegisteredModel
@@ -33,6 +33,22 @@ class Completion:
     text: str
     tool_calls: tuple[ToolCall, ...]
     finish: Finish
+
+
+@dataclass(frozen=True)
+class Queued:
+    model: str
+    position: int
+    estimated_wait_seconds: float
+
+
+QueueListener = Callable[[Queued], None]
+
+
+def _for_model(listener: QueueListener | None, model: str) -> QueuedCallback | None:
+    if listener is None:
+        return None
+    return lambda position, wait: listener(Queued(model, position, wait))
 
 
 class ChatStream:
@@ -103,7 +119,7 @@ class Gateway:
     def resolve(self, expression: str, request: ChatRequest | None = None) -> Resolution:
         return self._resolver.resolve(expression, request)
 
-    async def open_chat(self, request: ChatRequest) -> ChatStream:
+    async def open_chat(self, request: ChatRequest, on_queued: QueueListener | None = None) -> ChatStream:
         """Validates, resolves and starts generation, falling back to the next candidate while
         a backend fails before its first event. After that there is no silent switch."""
         validate_chat_request(request, max_tokens_ceiling=self._limits.max_tokens_ceiling)
@@ -113,7 +129,11 @@ class Gateway:
             try:
                 await resources.enter_async_context(
                     self._admission.slot(
-                        resolution.model, caller=request.caller, priority=request.priority, deadline=request.deadline
+                        resolution.model,
+                        caller=request.caller,
+                        priority=request.priority,
+                        deadline=request.deadline,
+                        on_queued=_for_model(on_queued, resolution.model),
                     )
                 )
                 events = resolution.chosen.backend.stream(resolution.chosen.profile, request, self._limits)

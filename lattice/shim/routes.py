@@ -56,8 +56,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSO
     stream = stub.StreamChat(proto, metadata=metadata)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     try:
-        # Wait for the first message so that a refused request gets its real HTTP status, not a 200 stream.
+        # Wait for the first answer so that a refused request gets its real HTTP status, not a 200 stream;
+        # queue updates have no place in OpenAI's chunks.
         first = await stream.read()
+        while isinstance(first, chat_pb2.StreamChatResponse) and first.HasField("queued"):
+            first = await stream.read()
     except BaseException:
         stream.cancel()
         raise
@@ -79,6 +82,9 @@ async def _sse(stream: Any, first: Any, include_usage: bool) -> AsyncIterator[st
     try:
         message: chat_pb2.StreamChatResponse | Any = first
         while message is not grpc.aio.EOF:
+            if message.HasField("queued"):
+                message = await stream.read()
+                continue
             yield _event(convert.chunk_to_json(message))
             if message.HasField("done") and include_usage:
                 yield _event(convert.usage_chunk_to_json(message))

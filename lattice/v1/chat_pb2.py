@@ -24,12 +24,13 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from lattice.v1 import common_pb2 as lattice_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15lattice/v1/chat.proto\x12\nlattice.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17lattice/v1/common.proto\"\xa1\x01\n\x12\x46unctionDefinition\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\x12\x37\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\nparameters\x12\x16\n\x06strict\x18\x04 \x01(\x08R\x06strict\"\\\n\x04Tool\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12@\n\x08\x66unction\x18\x02 \x01(\x0b\x32\x1e.lattice.v1.FunctionDefinitionB\x04\xe2\x41\x01\x02R\x08\x66unction\"\xbf\x01\n\nToolChoice\x12\x31\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.lattice.v1.ToolChoice.ModeH\x00R\x04mode\x12%\n\rfunction_name\x18\x02 \x01(\tH\x00R\x0c\x66unctionName\"M\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\r\n\tMODE_NONE\x10\x01\x12\r\n\tMODE_AUTO\x10\x02\x12\x11\n\rMODE_REQUIRED\x10\x03\x42\x08\n\x06\x63hoice\"\xd8\x01\n\x0eResponseFormat\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32\x1f.lattice.v1.ResponseFormat.TypeR\x04type\x12\x38\n\x0bjson_schema\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\njsonSchema\"W\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\r\n\tTYPE_TEXT\x10\x01\x12\x14\n\x10TYPE_JSON_OBJECT\x10\x02\x12\x14\n\x10TYPE_JSON_SCHEMA\x10\x03\"\xdb\x04\n\x0b\x43hatRequest\x12\x14\n\x05model\x18\x01 \x01(\tR\x05model\x12\x35\n\x08messages\x18\x02 \x03(\x0b\x32\x13.lattice.v1.MessageB\x04\xe2\x41\x01\x02R\x08messages\x12\"\n\nmax_tokens\x18\x03 \x01(\x05H\x00R\tmaxTokens\x88\x01\x01\x12%\n\x0btemperature\x18\x04 \x01(\x02H\x01R\x0btemperature\x88\x01\x01\x12\x18\n\x05top_p\x18\x05 \x01(\x02H\x02R\x04topP\x88\x01\x01\x12\x12\n\x04stop\x18\x06 \x03(\tR\x04stop\x12\x17\n\x04seed\x18\x07 \x01(\x03H\x03R\x04seed\x88\x01\x01\x12&\n\x05tools\x18\x08 \x03(\x0b\x32\x10.lattice.v1.ToolR\x05tools\x12\x37\n\x0btool_choice\x18\t \x01(\x0b\x32\x16.lattice.v1.ToolChoiceR\ntoolChoice\x12\x43\n\x0fresponse_format\x18\n \x01(\x0b\x32\x1a.lattice.v1.ResponseFormatR\x0eresponseFormat\x12\x12\n\x04user\x18\x0b \x01(\tR\x04user\x12:\n\x0clatency_tier\x18\x0c \x01(\x0e\x32\x17.lattice.v1.LatencyTierR\x0blatencyTier\x12)\n\x10\x61llow_escalation\x18\r \x01(\x08R\x0f\x61llowEscalation\x12\x1a\n\x08priority\x18\x0e \x01(\x05R\x08priorityB\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"\xea\x02\n\x0c\x43hatResponse\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x1a\n\x05model\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x05model\x12\x33\n\x07message\x18\x03 \x01(\x0b\x32\x13.lattice.v1.MessageB\x04\xe2\x41\x01\x03R\x07message\x12\x43\n\rfinish_reason\x18\x04 \x01(\x0e\x32\x18.lattice.v1.FinishReasonB\x04\xe2\x41\x01\x03R\x0c\x66inishReason\x12-\n\x05usage\x18\x05 \x01(\x0b\x32\x11.lattice.v1.UsageB\x04\xe2\x41\x01\x03R\x05usage\x12<\n\nresolution\x18\x06 \x01(\x0b\x32\x16.lattice.v1.ResolutionB\x04\xe2\x41\x01\x03R\nresolution\x12\x41\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\x9d\x01\n\rToolCallDelta\x12\x14\n\x05index\x18\x01 \x01(\x05R\x05index\x12\x0e\n\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12#\n\rfunction_name\x18\x04 \x01(\tR\x0c\x66unctionName\x12-\n\x12\x66unction_arguments\x18\x05 \x01(\tR\x11\x66unctionArguments\"\x85\x01\n\tChatDelta\x12$\n\x04role\x18\x01 \x01(\x0e\x32\x10.lattice.v1.RoleR\x04role\x12\x18\n\x07\x63ontent\x18\x02 \x01(\tR\x07\x63ontent\x12\x38\n\ntool_calls\x18\x03 \x03(\x0b\x32\x19.lattice.v1.ToolCallDeltaR\ttoolCalls\"\xaa\x01\n\x08\x43hatDone\x12=\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x18.lattice.v1.FinishReasonR\x0c\x66inishReason\x12\'\n\x05usage\x18\x02 \x01(\x0b\x32\x11.lattice.v1.UsageR\x05usage\x12\x36\n\nresolution\x18\x03 \x01(\x0b\x32\x16.lattice.v1.ResolutionR\nresolution\"\xdb\x01\n\x12StreamChatResponse\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n\x05model\x18\x02 \x01(\tR\x05model\x12;\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12-\n\x05\x64\x65lta\x18\x04 \x01(\x0b\x32\x15.lattice.v1.ChatDeltaH\x00R\x05\x64\x65lta\x12*\n\x04\x64one\x18\x05 \x01(\x0b\x32\x14.lattice.v1.ChatDoneH\x00R\x04\x64oneB\x07\n\x05\x65vent2\xcb\x01\n\x0b\x43hatService\x12W\n\x04\x43hat\x12\x17.lattice.v1.ChatRequest\x1a\x18.lattice.v1.ChatResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/chat:complete:\x01*\x12\x63\n\nStreamChat\x12\x17.lattice.v1.ChatRequest\x1a\x1e.lattice.v1.StreamChatResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/chat:stream:\x01*0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15lattice/v1/chat.proto\x12\nlattice.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17lattice/v1/common.proto\"\xa1\x01\n\x12\x46unctionDefinition\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\x12\x37\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\nparameters\x12\x16\n\x06strict\x18\x04 \x01(\x08R\x06strict\"\\\n\x04Tool\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12@\n\x08\x66unction\x18\x02 \x01(\x0b\x32\x1e.lattice.v1.FunctionDefinitionB\x04\xe2\x41\x01\x02R\x08\x66unction\"\xbf\x01\n\nToolChoice\x12\x31\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.lattice.v1.ToolChoice.ModeH\x00R\x04mode\x12%\n\rfunction_name\x18\x02 \x01(\tH\x00R\x0c\x66unctionName\"M\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\r\n\tMODE_NONE\x10\x01\x12\r\n\tMODE_AUTO\x10\x02\x12\x11\n\rMODE_REQUIRED\x10\x03\x42\x08\n\x06\x63hoice\"\xd8\x01\n\x0eResponseFormat\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32\x1f.lattice.v1.ResponseFormat.TypeR\x04type\x12\x38\n\x0bjson_schema\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\njsonSchema\"W\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\r\n\tTYPE_TEXT\x10\x01\x12\x14\n\x10TYPE_JSON_OBJECT\x10\x02\x12\x14\n\x10TYPE_JSON_SCHEMA\x10\x03\"\xdb\x04\n\x0b\x43hatRequest\x12\x14\n\x05model\x18\x01 \x01(\tR\x05model\x12\x35\n\x08messages\x18\x02 \x03(\x0b\x32\x13.lattice.v1.MessageB\x04\xe2\x41\x01\x02R\x08messages\x12\"\n\nmax_tokens\x18\x03 \x01(\x05H\x00R\tmaxTokens\x88\x01\x01\x12%\n\x0btemperature\x18\x04 \x01(\x02H\x01R\x0btemperature\x88\x01\x01\x12\x18\n\x05top_p\x18\x05 \x01(\x02H\x02R\x04topP\x88\x01\x01\x12\x12\n\x04stop\x18\x06 \x03(\tR\x04stop\x12\x17\n\x04seed\x18\x07 \x01(\x03H\x03R\x04seed\x88\x01\x01\x12&\n\x05tools\x18\x08 \x03(\x0b\x32\x10.lattice.v1.ToolR\x05tools\x12\x37\n\x0btool_choice\x18\t \x01(\x0b\x32\x16.lattice.v1.ToolChoiceR\ntoolChoice\x12\x43\n\x0fresponse_format\x18\n \x01(\x0b\x32\x1a.lattice.v1.ResponseFormatR\x0eresponseFormat\x12\x12\n\x04user\x18\x0b \x01(\tR\x04user\x12:\n\x0clatency_tier\x18\x0c \x01(\x0e\x32\x17.lattice.v1.LatencyTierR\x0blatencyTier\x12)\n\x10\x61llow_escalation\x18\r \x01(\x08R\x0f\x61llowEscalation\x12\x1a\n\x08priority\x18\x0e \x01(\x05R\x08priorityB\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"\xea\x02\n\x0c\x43hatResponse\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x1a\n\x05model\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x05model\x12\x33\n\x07message\x18\x03 \x01(\x0b\x32\x13.lattice.v1.MessageB\x04\xe2\x41\x01\x03R\x07message\x12\x43\n\rfinish_reason\x18\x04 \x01(\x0e\x32\x18.lattice.v1.FinishReasonB\x04\xe2\x41\x01\x03R\x0c\x66inishReason\x12-\n\x05usage\x18\x05 \x01(\x0b\x32\x11.lattice.v1.UsageB\x04\xe2\x41\x01\x03R\x05usage\x12<\n\nresolution\x18\x06 \x01(\x0b\x32\x16.lattice.v1.ResolutionB\x04\xe2\x41\x01\x03R\nresolution\x12\x41\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\x9d\x01\n\rToolCallDelta\x12\x14\n\x05index\x18\x01 \x01(\x05R\x05index\x12\x0e\n\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12#\n\rfunction_name\x18\x04 \x01(\tR\x0c\x66unctionName\x12-\n\x12\x66unction_arguments\x18\x05 \x01(\tR\x11\x66unctionArguments\"\x85\x01\n\tChatDelta\x12$\n\x04role\x18\x01 \x01(\x0e\x32\x10.lattice.v1.RoleR\x04role\x12\x18\n\x07\x63ontent\x18\x02 \x01(\tR\x07\x63ontent\x12\x38\n\ntool_calls\x18\x03 \x03(\x0b\x32\x19.lattice.v1.ToolCallDeltaR\ttoolCalls\"\xaa\x01\n\x08\x43hatDone\x12=\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x18.lattice.v1.FinishReasonR\x0c\x66inishReason\x12\'\n\x05usage\x18\x02 \x01(\x0b\x32\x11.lattice.v1.UsageR\x05usage\x12\x36\n\nresolution\x18\x03 \x01(\x0b\x32\x16.lattice.v1.ResolutionR\nresolution\"\x81\x01\n\x0bQueueStatus\x12\x14\n\x05model\x18\x01 \x01(\tR\x05model\x12\x1a\n\x08position\x18\x02 \x01(\x05R\x08position\x12@\n\x0e\x65stimated_wait\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\restimatedWait\"\x8e\x02\n\x12StreamChatResponse\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n\x05model\x18\x02 \x01(\tR\x05model\x12;\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12-\n\x05\x64\x65lta\x18\x04 \x01(\x0b\x32\x15.lattice.v1.ChatDeltaH\x00R\x05\x64\x65lta\x12*\n\x04\x64one\x18\x05 \x01(\x0b\x32\x14.lattice.v1.ChatDoneH\x00R\x04\x64one\x12\x31\n\x06queued\x18\x06 \x01(\x0b\x32\x17.lattice.v1.QueueStatusH\x00R\x06queuedB\x07\n\x05\x65vent2\xcb\x01\n\x0b\x43hatService\x12W\n\x04\x43hat\x12\x17.lattice.v1.ChatRequest\x1a\x18.lattice.v1.ChatResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/chat:complete:\x01*\x12\x63\n\nStreamChat\x12\x17.lattice.v1.ChatRequest\x1a\x1e.lattice.v1.StreamChatResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/chat:stream:\x01*0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -60,30 +61,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHATSERVICE'].methods_by_name['Chat']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/chat:complete:\001*'
   _globals['_CHATSERVICE'].methods_by_name['StreamChat']._loaded_options = None
   _globals['_CHATSERVICE'].methods_by_name['StreamChat']._serialized_options = b'\202\323\344\223\002\024\"\017/v1/chat:stream:\001*'
-  _globals['_FUNCTIONDEFINITION']._serialized_start=189
-  _globals['_FUNCTIONDEFINITION']._serialized_end=350
-  _globals['_TOOL']._serialized_start=352
-  _globals['_TOOL']._serialized_end=444
-  _globals['_TOOLCHOICE']._serialized_start=447
-  _globals['_TOOLCHOICE']._serialized_end=638
-  _globals['_TOOLCHOICE_MODE']._serialized_start=551
-  _globals['_TOOLCHOICE_MODE']._serialized_end=628
-  _globals['_RESPONSEFORMAT']._serialized_start=641
-  _globals['_RESPONSEFORMAT']._serialized_end=857
-  _globals['_RESPONSEFORMAT_TYPE']._serialized_start=770
-  _globals['_RESPONSEFORMAT_TYPE']._serialized_end=857
-  _globals['_CHATREQUEST']._serialized_start=860
-  _globals['_CHATREQUEST']._serialized_end=1463
-  _globals['_CHATRESPONSE']._serialized_start=1466
-  _globals['_CHATRESPONSE']._serialized_end=1828
-  _globals['_TOOLCALLDELTA']._serialized_start=1831
-  _globals['_TOOLCALLDELTA']._serialized_end=1988
-  _globals['_CHATDELTA']._serialized_start=1991
-  _globals['_CHATDELTA']._serialized_end=2124
-  _globals['_CHATDONE']._serialized_start=2127
-  _globals['_CHATDONE']._serialized_end=2297
-  _globals['_STREAMCHATRESPONSE']._serialized_start=2300
-  _globals['_STREAMCHATRESPONSE']._serialized_end=2519
-  _globals['_CHATSERVICE']._serialized_start=2522
-  _globals['_CHATSERVICE']._serialized_end=2725
+  _globals['_FUNCTIONDEFINITION']._serialized_start=221
+  _globals['_FUNCTIONDEFINITION']._serialized_end=382
+  _globals['_TOOL']._serialized_start=384
+  _globals['_TOOL']._serialized_end=476
+  _globals['_TOOLCHOICE']._serialized_start=479
+  _globals['_TOOLCHOICE']._serialized_end=670
+  _globals['_TOOLCHOICE_MODE']._serialized_start=583
+  _globals['_TOOLCHOICE_MODE']._serialized_end=660
+  _globals['_RESPONSEFORMAT']._serialized_start=673
+  _globals['_RESPONSEFORMAT']._serialized_end=889
+  _globals['_RESPONSEFORMAT_TYPE']._serialized_start=802
+  _globals['_RESPONSEFORMAT_TYPE']._serialized_end=889
+  _globals['_CHATREQUEST']._serialized_start=892
+  _globals['_CHATREQUEST']._serialized_end=1495
+  _globals['_CHATRESPONSE']._serialized_start=1498
+  _globals['_CHATRESPONSE']._serialized_end=1860
+  _globals['_TOOLCALLDELTA']._serialized_start=1863
+  _globals['_TOOLCALLDELTA']._serialized_end=2020
+  _globals['_CHATDELTA']._serialized_start=2023
+  _globals['_CHATDELTA']._serialized_end=2156
+  _globals['_CHATDONE']._serialized_start=2159
+  _globals['_CHATDONE']._serialized_end=2329
+  _globals['_QUEUESTATUS']._serialized_start=2332
+  _globals['_QUEUESTATUS']._serialized_end=2461
+  _globals['_STREAMCHATRESPONSE']._serialized_start=2464
+  _globals['_STREAMCHATRESPONSE']._serialized_end=2734
+  _globals['_CHATSERVICE']._serialized_start=2737
+  _globals['_CHATSERVICE']._serialized_end=2940
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -10,9 +12,10 @@ from typing import Any
 
 import grpc
 
+from lattice.errors import LatticeError
 from lattice.server import chat as domain
 from lattice.server.credentials import caller_identity
-from lattice.server.gateway import Gateway
+from lattice.server.gateway import ChatStream, Gateway, Queued
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
@@ -48,10 +51,18 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         self, request: chat_pb2.ChatRequest, context: Context
     ) -> AsyncIterator[chat_pb2.StreamChatResponse]:
         async with grpc_errors(context):
-            chat = await self._gateway.open_chat(_domain_request(request, context))
+            chat: ChatStream | None = None
+            async for update in _open_reporting_queue(self._gateway, _domain_request(request, context)):
+                if isinstance(update, Queued):
+                    # Headers go out with the first message: name the model it waits for.
+                    await _send_model_once(context, update.model)
+                    yield chat_pb2.StreamChatResponse(model=update.model, queued=convert.queue_status_to_proto(update))
+                else:
+                    chat = update
+            assert chat is not None
             async with aclosing(chat):
                 model = chat.resolution.model
-                await context.send_initial_metadata(((MODEL_METADATA_KEY, model),))
+                await _send_model_once(context, model)
                 completion_id, created = _completion_id(), convert.now_timestamp()
                 first = True
                 async for event in chat:
@@ -73,6 +84,31 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                             resolution=convert.resolution_to_proto(chat.resolution),
                         )
                         yield chat_pb2.StreamChatResponse(id=completion_id, model=model, create_time=created, done=done)
+
+
+async def _open_reporting_queue(gateway: Gateway, request: domain.ChatRequest) -> AsyncIterator[Queued | ChatStream]:
+    """Opens the chat; while it waits in a queue, yields where it stands. The last item is the stream."""
+    updates: asyncio.Queue[Queued] = asyncio.Queue()
+    opening = asyncio.ensure_future(gateway.open_chat(request, updates.put_nowait))
+    try:
+        while not opening.done():
+            update = asyncio.ensure_future(updates.get())
+            await asyncio.wait({opening, update}, return_when=asyncio.FIRST_COMPLETED)
+            if update.done():
+                yield update.result()
+            else:
+                update.cancel()
+        yield opening.result()
+    finally:
+        if not opening.done():
+            opening.cancel()  # the caller left while queued: the request leaves the queue
+            with contextlib.suppress(asyncio.CancelledError, LatticeError):
+                await opening
+
+
+async def _send_model_once(context: Context, model: str) -> None:
+    with contextlib.suppress(grpc.aio.UsageError):  # already sent with an earlier queue update
+        await context.send_initial_metadata(((MODEL_METADATA_KEY, model),))
 
 
 def _domain_request(request: chat_pb2.ChatRequest, context: Context) -> domain.ChatRequest:

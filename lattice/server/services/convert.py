@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
 from lattice.errors import InvalidArgument
 from lattice.server import chat
+from lattice.server.gateway import Queued
 from lattice.server.registry import RegisteredModel
 from lattice.server.resolver import Resolution, Verdict
 from lattice.v1 import chat_pb2, common_pb2, resolve_pb2
@@ -237,6 +238,12 @@ def tool_call_deltas_to_proto(deltas: tuple[chat.ToolCallDelta, ...]) -> list[ch
         )
         for d in deltas
     ]
+
+
+def queue_status_to_proto(queued: Queued) -> chat_pb2.QueueStatus:
+    wait = duration_pb2.Duration()
+    wait.FromNanoseconds(int(queued.estimated_wait_seconds * 1e9))
+    return chat_pb2.QueueStatus(model=queued.model, position=queued.position, estimated_wait=wait)
 
 
 def now_timestamp() -> timestamp_pb2.Timestamp:

@@ -22,6 +22,7 @@ __all__ = (
     "ListModelsResponse",
     "Message",
     "Model",
+    "QueueStatus",
     "Resolution",
     "ResolveRequest",
     "ResolveResponse",
@@ -713,6 +714,34 @@ default_message_pool.register_message("lattice.v1", "Model", Model)
 
 
 @dataclass(eq=False, repr=False)
+class QueueStatus(betterproto2.Message):
+    """
+    The request is waiting for a slot on a busy model: sent before any delta,
+    again when the position changes.
+    """
+
+    model: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The model it waits for.
+    """
+
+    position: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    1 means next in line.
+    """
+
+    estimated_wait: "datetime.timedelta | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+    )
+    """
+    The expected wait, from the model's measured service time.
+    """
+
+
+default_message_pool.register_message("lattice.v1", "QueueStatus", QueueStatus)
+
+
+@dataclass(eq=False, repr=False)
 class Resolution(betterproto2.Message):
     """
     Which model answers a request, and why.
@@ -820,6 +849,11 @@ class StreamChatResponse(betterproto2.Message):
     done: "ChatDone | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True, group="event")
     """
     Always the last message of a successful stream.
+    """
+
+    queued: "QueueStatus | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True, group="event")
+    """
+    Only before the first delta, while the request waits in the model's queue.
     """
 
 

@@ -6,8 +6,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { FinishReason, LatencyTier, Message as Message$1, Resolution, Role, Usage } from "./common_pb.js";
 import { file_lattice_v1_common } from "./common_pb.js";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file lattice/v1/chat.proto.
  */
 export const file_lattice_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChVsYXR0aWNlL3YxL2NoYXQucHJvdG8SCmxhdHRpY2UudjEiegoSRnVuY3Rpb25EZWZpbml0aW9uEhIKBG5hbWUYASABKAlCBOJBAQISEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc3RyaWN0GAQgASgIIkwKBFRvb2wSDAoEdHlwZRgBIAEoCRI2CghmdW5jdGlvbhgCIAEoCzIeLmxhdHRpY2UudjEuRnVuY3Rpb25EZWZpbml0aW9uQgTiQQECIqsBCgpUb29sQ2hvaWNlEisKBG1vZGUYASABKA4yGy5sYXR0aWNlLnYxLlRvb2xDaG9pY2UuTW9kZUgAEhcKDWZ1bmN0aW9uX25hbWUYAiABKAlIACJNCgRNb2RlEhQKEE1PREVfVU5TUEVDSUZJRUQQABINCglNT0RFX05PTkUQARINCglNT0RFX0FVVE8QAhIRCg1NT0RFX1JFUVVJUkVEEANCCAoGY2hvaWNlIsYBCg5SZXNwb25zZUZvcm1hdBItCgR0eXBlGAEgASgOMh8ubGF0dGljZS52MS5SZXNwb25zZUZvcm1hdC5UeXBlEiwKC2pzb25fc2NoZW1hGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJXCgRUeXBlEhQKEFRZUEVfVU5TUEVDSUZJRUQQABINCglUWVBFX1RFWFQQARIUChBUWVBFX0pTT05fT0JKRUNUEAISFAoQVFlQRV9KU09OX1NDSEVNQRADIs8DCgtDaGF0UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzITLmxhdHRpY2UudjEuTWVzc2FnZUIE4kEBAhIXCgptYXhfdG9rZW5zGAMgASgFSACIAQESGAoLdGVtcGVyYXR1cmUYBCABKAJIAYgBARISCgV0b3BfcBgFIAEoAkgCiAEBEgwKBHN0b3AYBiADKAkSEQoEc2VlZBgHIAEoA0gDiAEBEh8KBXRvb2xzGAggAygLMhAubGF0dGljZS52MS5Ub29sEisKC3Rvb2xfY2hvaWNlGAkgASgLMhYubGF0dGljZS52MS5Ub29sQ2hvaWNlEjMKD3Jlc3BvbnNlX2Zvcm1hdBgKIAEoCzIaLmxhdHRpY2UudjEuUmVzcG9uc2VGb3JtYXQSDAoEdXNlchgLIAEoCRItCgxsYXRlbmN5X3RpZXIYDCABKA4yFy5sYXR0aWNlLnYxLkxhdGVuY3lUaWVyEhgKEGFsbG93X2VzY2FsYXRpb24YDSABKAgSEAoIcHJpb3JpdHkYDiABKAVCDQoLX21heF90b2tlbnNCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEIHCgVfc2VlZCKpAgoMQ2hhdFJlc3BvbnNlEhAKAmlkGAEgASgJQgTiQQEDEhMKBW1vZGVsGAIgASgJQgTiQQEDEioKB21lc3NhZ2UYAyABKAsyEy5sYXR0aWNlLnYxLk1lc3NhZ2VCBOJBAQMSNQoNZmluaXNoX3JlYXNvbhgEIAEoDjIYLmxhdHRpY2UudjEuRmluaXNoUmVhc29uQgTiQQEDEiYKBXVzYWdlGAUgASgLMhEubGF0dGljZS52MS5Vc2FnZUIE4kEBAxIwCgpyZXNvbHV0aW9uGAYgASgLMhYubGF0dGljZS52MS5SZXNvbHV0aW9uQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAyJrCg1Ub29sQ2FsbERlbHRhEg0KBWluZGV4GAEgASgFEgoKAmlkGAIgASgJEgwKBHR5cGUYAyABKAkSFQoNZnVuY3Rpb25fbmFtZRgEIAEoCRIaChJmdW5jdGlvbl9hcmd1bWVudHMYBSABKAkiawoJQ2hhdERlbHRhEh4KBHJvbGUYASABKA4yEC5sYXR0aWNlLnYxLlJvbGUSDwoHY29udGVudBgCIAEoCRItCgp0b29sX2NhbGxzGAMgAygLMhkubGF0dGljZS52MS5Ub29sQ2FsbERlbHRhIokBCghDaGF0RG9uZRIvCg1maW5pc2hfcmVhc29uGAEgASgOMhgubGF0dGljZS52MS5GaW5pc2hSZWFzb24SIAoFdXNhZ2UYAiABKAsyES5sYXR0aWNlLnYxLlVzYWdlEioKCnJlc29sdXRpb24YAyABKAsyFi5sYXR0aWNlLnYxLlJlc29sdXRpb24itwEKElN0cmVhbUNoYXRSZXNwb25zZRIKCgJpZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoFZGVsdGEYBCABKAsyFS5sYXR0aWNlLnYxLkNoYXREZWx0YUgAEiQKBGRvbmUYBSABKAsyFC5sYXR0aWNlLnYxLkNoYXREb25lSABCBwoFZXZlbnQyywEKC0NoYXRTZXJ2aWNlElcKBENoYXQSFy5sYXR0aWNlLnYxLkNoYXRSZXF1ZXN0GhgubGF0dGljZS52MS5DaGF0UmVzcG9uc2UiHILT5JMCFjoBKiIRL3YxL2NoYXQ6Y29tcGxldGUSYwoKU3RyZWFtQ2hhdBIXLmxhdHRpY2UudjEuQ2hhdFJlcXVlc3QaHi5sYXR0aWNlLnYxLlN0cmVhbUNoYXRSZXNwb25zZSIagtPkkwIUOgEqIg8vdjEvY2hhdDpzdHJlYW0wAWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_google_protobuf_timestamp, file_lattice_v1_common]);
+  fileDesc("ChVsYXR0aWNlL3YxL2NoYXQucHJvdG8SCmxhdHRpY2UudjEiegoSRnVuY3Rpb25EZWZpbml0aW9uEhIKBG5hbWUYASABKAlCBOJBAQISEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc3RyaWN0GAQgASgIIkwKBFRvb2wSDAoEdHlwZRgBIAEoCRI2CghmdW5jdGlvbhgCIAEoCzIeLmxhdHRpY2UudjEuRnVuY3Rpb25EZWZpbml0aW9uQgTiQQECIqsBCgpUb29sQ2hvaWNlEisKBG1vZGUYASABKA4yGy5sYXR0aWNlLnYxLlRvb2xDaG9pY2UuTW9kZUgAEhcKDWZ1bmN0aW9uX25hbWUYAiABKAlIACJNCgRNb2RlEhQKEE1PREVfVU5TUEVDSUZJRUQQABINCglNT0RFX05PTkUQARINCglNT0RFX0FVVE8QAhIRCg1NT0RFX1JFUVVJUkVEEANCCAoGY2hvaWNlIsYBCg5SZXNwb25zZUZvcm1hdBItCgR0eXBlGAEgASgOMh8ubGF0dGljZS52MS5SZXNwb25zZUZvcm1hdC5UeXBlEiwKC2pzb25fc2NoZW1hGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJXCgRUeXBlEhQKEFRZUEVfVU5TUEVDSUZJRUQQABINCglUWVBFX1RFWFQQARIUChBUWVBFX0pTT05fT0JKRUNUEAISFAoQVFlQRV9KU09OX1NDSEVNQRADIs8DCgtDaGF0UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzITLmxhdHRpY2UudjEuTWVzc2FnZUIE4kEBAhIXCgptYXhfdG9rZW5zGAMgASgFSACIAQESGAoLdGVtcGVyYXR1cmUYBCABKAJIAYgBARISCgV0b3BfcBgFIAEoAkgCiAEBEgwKBHN0b3AYBiADKAkSEQoEc2VlZBgHIAEoA0gDiAEBEh8KBXRvb2xzGAggAygLMhAubGF0dGljZS52MS5Ub29sEisKC3Rvb2xfY2hvaWNlGAkgASgLMhYubGF0dGljZS52MS5Ub29sQ2hvaWNlEjMKD3Jlc3BvbnNlX2Zvcm1hdBgKIAEoCzIaLmxhdHRpY2UudjEuUmVzcG9uc2VGb3JtYXQSDAoEdXNlchgLIAEoCRItCgxsYXRlbmN5X3RpZXIYDCABKA4yFy5sYXR0aWNlLnYxLkxhdGVuY3lUaWVyEhgKEGFsbG93X2VzY2FsYXRpb24YDSABKAgSEAoIcHJpb3JpdHkYDiABKAVCDQoLX21heF90b2tlbnNCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEIHCgVfc2VlZCKpAgoMQ2hhdFJlc3BvbnNlEhAKAmlkGAEgASgJQgTiQQEDEhMKBW1vZGVsGAIgASgJQgTiQQEDEioKB21lc3NhZ2UYAyABKAsyEy5sYXR0aWNlLnYxLk1lc3NhZ2VCBOJBAQMSNQoNZmluaXNoX3JlYXNvbhgEIAEoDjIYLmxhdHRpY2UudjEuRmluaXNoUmVhc29uQgTiQQEDEiYKBXVzYWdlGAUgASgLMhEubGF0dGljZS52MS5Vc2FnZUIE4kEBAxIwCgpyZXNvbHV0aW9uGAYgASgLMhYubGF0dGljZS52MS5SZXNvbHV0aW9uQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAyJrCg1Ub29sQ2FsbERlbHRhEg0KBWluZGV4GAEgASgFEgoKAmlkGAIgASgJEgwKBHR5cGUYAyABKAkSFQoNZnVuY3Rpb25fbmFtZRgEIAEoCRIaChJmdW5jdGlvbl9hcmd1bWVudHMYBSABKAkiawoJQ2hhdERlbHRhEh4KBHJvbGUYASABKA4yEC5sYXR0aWNlLnYxLlJvbGUSDwoHY29udGVudBgCIAEoCRItCgp0b29sX2NhbGxzGAMgAygLMhkubGF0dGljZS52MS5Ub29sQ2FsbERlbHRhIokBCghDaGF0RG9uZRIvCg1maW5pc2hfcmVhc29uGAEgASgOMhgubGF0dGljZS52MS5GaW5pc2hSZWFzb24SIAoFdXNhZ2UYAiABKAsyES5sYXR0aWNlLnYxLlVzYWdlEioKCnJlc29sdXRpb24YAyABKAsyFi5sYXR0aWNlLnYxLlJlc29sdXRpb24iYQoLUXVldWVTdGF0dXMSDQoFbW9kZWwYASABKAkSEAoIcG9zaXRpb24YAiABKAUSMQoOZXN0aW1hdGVkX3dhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i4gEKElN0cmVhbUNoYXRSZXNwb25zZRIKCgJpZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoFZGVsdGEYBCABKAsyFS5sYXR0aWNlLnYxLkNoYXREZWx0YUgAEiQKBGRvbmUYBSABKAsyFC5sYXR0aWNlLnYxLkNoYXREb25lSAASKQoGcXVldWVkGAYgASgLMhcubGF0dGljZS52MS5RdWV1ZVN0YXR1c0gAQgcKBWV2ZW50MssBCgtDaGF0U2VydmljZRJXCgRDaGF0EhcubGF0dGljZS52MS5DaGF0UmVxdWVzdBoYLmxhdHRpY2UudjEuQ2hhdFJlc3BvbnNlIhyC0+STAhY6ASoiES92MS9jaGF0OmNvbXBsZXRlEmMKClN0cmVhbUNoYXQSFy5sYXR0aWNlLnYxLkNoYXRSZXF1ZXN0Gh4ubGF0dGljZS52MS5TdHJlYW1DaGF0UmVzcG9uc2UiGoLT5JMCFDoBKiIPL3YxL2NoYXQ6c3RyZWFtMAFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_lattice_v1_common]);
 
 /**
  * A function the model may call.
@@ -475,6 +475,42 @@ export const ChatDoneSchema: GenMessage<ChatDone> = /*@__PURE__*/
   messageDesc(file_lattice_v1_chat, 8);
 
 /**
+ * The request is waiting for a slot on a busy model: sent before any delta,
+ * again when the position changes.
+ *
+ * @generated from message lattice.v1.QueueStatus
+ */
+export type QueueStatus = Message<"lattice.v1.QueueStatus"> & {
+  /**
+   * The model it waits for.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * 1 means next in line.
+   *
+   * @generated from field: int32 position = 2;
+   */
+  position: number;
+
+  /**
+   * The expected wait, from the model's measured service time.
+   *
+   * @generated from field: google.protobuf.Duration estimated_wait = 3;
+   */
+  estimatedWait?: Duration | undefined;
+};
+
+/**
+ * Describes the message lattice.v1.QueueStatus.
+ * Use `create(QueueStatusSchema)` to create a new message.
+ */
+export const QueueStatusSchema: GenMessage<QueueStatus> = /*@__PURE__*/
+  messageDesc(file_lattice_v1_chat, 9);
+
+/**
  * One message of a StreamChat stream.
  *
  * @generated from message lattice.v1.StreamChatResponse
@@ -516,6 +552,14 @@ export type StreamChatResponse = Message<"lattice.v1.StreamChatResponse"> & {
      */
     value: ChatDone;
     case: "done";
+  } | {
+    /**
+     * Only before the first delta, while the request waits in the model's queue.
+     *
+     * @generated from field: lattice.v1.QueueStatus queued = 6;
+     */
+    value: QueueStatus;
+    case: "queued";
   } | { case: undefined; value?: undefined };
 };
 
@@ -524,7 +568,7 @@ export type StreamChatResponse = Message<"lattice.v1.StreamChatResponse"> & {
  * Use `create(StreamChatResponseSchema)` to create a new message.
  */
 export const StreamChatResponseSchema: GenMessage<StreamChatResponse> = /*@__PURE__*/
-  messageDesc(file_lattice_v1_chat, 9);
+  messageDesc(file_lattice_v1_chat, 10);
 
 /**
  * Chat completions, one answer at a time or streamed token by token.
