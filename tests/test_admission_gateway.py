@@ -94,7 +94,9 @@ async def test_a_queued_stream_says_so_first_and_the_shim_hides_it(small_gateway
     async with grpc.aio.insecure_channel(small_gateway.grpc_target) as channel:
         stub = chat_pb2_grpc.ChatServiceStub(channel)
         running = stub.StreamChat(busy)
-        assert (await running.read()).HasField("delta")  # it holds the only slot now
+        first = await running.read()
+        assert isinstance(first, chat_pb2.StreamChatResponse)
+        assert first.HasField("delta")  # it holds the only slot now
         queued = stub.StreamChat(waiting)
         messages = [m async for m in queued]
         while await running.read() is not grpc.aio.EOF:

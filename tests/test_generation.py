@@ -111,3 +111,18 @@ async def test_a_seed_fixes_the_answer_even_in_a_shared_batch(engine: tuple[Batc
     alone, _ = await run(batch, seeded)
     assert first == second == alone
     assert third != first
+
+
+async def test_a_shared_prefix_is_prefilled_once(engine: tuple[BatchEngine, MlxWorker, Any]) -> None:
+    batch, _, tokenizer = engine
+    first = job(tokenizer, "Name a fruit.", 4)
+    follow_up = job(tokenizer, "Name a vegetable.", 4)  # the same system prompt and template before it
+    await run(batch, first)
+    before = batch.reused_prompt_tokens
+    cold_text, _ = await run(batch, follow_up)
+    shared = next(i for i, (a, b) in enumerate(zip(first.prompt_ids, follow_up.prompt_ids, strict=False)) if a != b)
+    # The nearest cached entry may be an earlier prompt that shares a little less (same template and
+    # system prompt, then other words): nearly all of the shared prefix is reused either way.
+    assert batch.reused_prompt_tokens - before >= shared - 2
+    again, _ = await run(batch, follow_up)
+    assert again == cold_text  # reusing the cache changes nothing in the answer

@@ -5,6 +5,10 @@ after they finish or their caller goes away, each with its own sampler, token
 budget and stop strings (mlx_lm's BatchGenerator does the batched forward
 passes; this module feeds it and turns its tokens into text events). The loop
 runs as one worker job while any sequence is active and ends when none is.
+
+Finished sequences leave their KV cache in an LRU prompt cache; a new request
+starts from the longest cached prefix of its prompt (the system prompt and
+earlier turns of a conversation), so only the new tokens are prefilled.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlx_lm.generate import BatchGenerator
+from mlx_lm.models.cache import LRUPromptCache, trim_prompt_cache
 
 from lattice.server.backends.mlx.sampling import make_request_sampler
 from lattice.server.backends.mlx.worker import JobStream, MlxWorker, StreamBridge
@@ -24,6 +29,9 @@ from lattice.server.chat import Delta, Finish, FinishReason, GenerationEvent, Sa
 from lattice.server.stop_strings import StopStringMatcher
 
 log = logging.getLogger(__name__)
+
+CACHE_KEY = "model"
+"""One engine serves one model, so its prompt cache needs no per-model key."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,9 @@ class _Sequence:
 
 
 class BatchEngine:
-    def __init__(self, model: Any, tokenizer: Any, worker: MlxWorker, max_batch: int) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, worker: MlxWorker, max_batch: int, prompt_cache_entries: int = 16
+    ) -> None:
         self._model = model
         self._tokenizer = tokenizer
         self._worker = worker
@@ -65,6 +75,9 @@ class BatchEngine:
         self._inbox: queue.SimpleQueue[_Sequence] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._looping = False
+        self._prompt_cache = LRUPromptCache(max_size=prompt_cache_entries)  # touched on the worker thread only
+        self.reused_prompt_tokens = 0
+        """Prompt tokens served from the prompt cache instead of prefilled (for tests and metrics)."""
 
     def stream(self, job: GenerationJob) -> JobStream[GenerationEvent]:
         """Queues `job` for the batch; iterate for its events, `aclose()` to leave the batch."""
@@ -102,9 +115,11 @@ class BatchEngine:
         """One decode step; False once nothing is left to do."""
         joining = [s for s in self._drain_inbox() if not s.bridge.cancelled]
         if joining:
+            starts = [self._cached_start(s.job.prompt_ids) for s in joining]
             uids = generator.insert(
-                [s.job.prompt_ids for s in joining],
+                [rest for _, rest in starts],
                 max_tokens=[s.job.max_tokens for s in joining],
+                caches=[cache for cache, _ in starts],
                 samplers=[make_request_sampler(s.job.sampling) for s in joining],
             )
             for uid, sequence in zip(uids, joining, strict=True):
@@ -129,6 +144,8 @@ class BatchEngine:
             if answering is None:
                 continue
             self._advance(answering, response.token, response.finish_reason)
+            if response.finish_reason is not None and response.prompt_cache:
+                self._prompt_cache.insert_cache(CACHE_KEY, list(response.all_tokens), response.prompt_cache)
             if answering.done:
                 del active[response.uid]
                 if response.finish_reason is None:
@@ -136,6 +153,16 @@ class BatchEngine:
         if still_held:
             generator.remove(still_held)
         return True
+
+    def _cached_start(self, prompt: list[int]) -> tuple[Any, list[int]]:
+        """The KV cache of the longest cached prefix of `prompt`, and the tokens still to prefill."""
+        cache, rest = self._prompt_cache.fetch_nearest_cache(CACHE_KEY, prompt)
+        if cache is not None and not rest:
+            # The whole prompt is cached, but generation needs the last prompt token's logits: recompute it.
+            trim_prompt_cache(cache, 1)
+            rest = prompt[-1:]
+        self.reused_prompt_tokens += len(prompt) - len(rest)
+        return cache, list(rest)
 
     def _advance(self, sequence: _Sequence, token: int, finish_reason: str | None) -> None:
         if token in self._eos:
