@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.lattice-installed
 GENERATED := lattice/v1 clients/python/lattice_betterproto clients/typescript/src/gen clients/go/lattice
 
 .DEFAULT_GOAL := help
-.PHONY: help setup clients-setup serve envoy test test-fast lint gen gen-check breaking docs clean
+.PHONY: help setup clients-setup serve envoy test test-fast lint gen gen-check breaking docs clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -63,6 +63,26 @@ breaking: $(STAMP) $(NODE_STAMP)  ## buf breaking: proto/ against the contract b
 
 docs: $(STAMP)  ## regenerate docs/configuration.md from the settings object
 	$(BIN)/python scripts/gen_config_docs.py > docs/configuration.md
+
+# Benchmarks (bench/README.md): not part of `make test` or CI. The peers each get their own venv under
+# build/bench-venvs, pinned in bench/requirements-*.txt: installed into .venv, LiteLLM would downgrade
+# packages Lattice uses.
+BENCH_STAMP := $(VENV)/.lattice-bench-installed
+BENCH_VENVS := build/bench-venvs
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+$(BENCH_VENVS)/%/.installed: bench/requirements-%.txt
+	$(PYTHON) -m venv $(BENCH_VENVS)/$*
+	$(BENCH_VENVS)/$*/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENVS)/$*/bin/pip install --quiet -r $<
+	touch $@
+
+bench: $(BENCH_STAMP) $(BENCH_VENVS)/litellm/.installed $(BENCH_VENVS)/local-lattice/.installed  ## benchmarks: gateway overhead (vs LiteLLM, Local Lattice), MLX throughput (vs mlx_lm.server)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.gateway_overhead
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.mlx_throughput
 
 clean:  ## remove the venv, node_modules and build output (not the model cache)
 	rm -rf $(VENV) node_modules build clients/typescript/node_modules clients/typescript/dist

@@ -89,7 +89,9 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
 
 def _bind_http(settings: Settings) -> socket.socket:
     family = socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only for TCP sockets,
+    # and without it every streamed chunk waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.http_host, settings.http_port))
