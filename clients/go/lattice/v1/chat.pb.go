@@ -877,8 +877,8 @@ func (x *ChatDone) GetResolution() *Resolution {
 	return nil
 }
 
-// The request is waiting for a slot on a busy model: sent before any delta,
-// again when the position changes.
+// The request is waiting for a slot on a busy model: sent once, when it joins
+// the queue, before any delta.
 type QueueStatus struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache

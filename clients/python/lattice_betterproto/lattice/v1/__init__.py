@@ -716,8 +716,8 @@ default_message_pool.register_message("lattice.v1", "Model", Model)
 @dataclass(eq=False, repr=False)
 class QueueStatus(betterproto2.Message):
     """
-    The request is waiting for a slot on a busy model: sent before any delta,
-    again when the position changes.
+    The request is waiting for a slot on a busy model: sent once, when it joins
+    the queue, before any delta.
     """
 
     model: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)

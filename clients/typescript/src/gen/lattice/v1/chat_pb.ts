@@ -475,8 +475,8 @@ export const ChatDoneSchema: GenMessage<ChatDone> = /*@__PURE__*/
   messageDesc(file_lattice_v1_chat, 8);
 
 /**
- * The request is waiting for a slot on a busy model: sent before any delta,
- * again when the position changes.
+ * The request is waiting for a slot on a busy model: sent once, when it joins
+ * the queue, before any delta.
  *
  * @generated from message lattice.v1.QueueStatus
  */
