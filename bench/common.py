@@ -214,3 +214,14 @@ def running(processes: list[Process]) -> Iterator[list[Process]]:
 
 def python() -> str:
     return sys.executable
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of one process (all its threads) so far."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -28,7 +28,6 @@ import asyncio
 import collections
 import os
 import pathlib
-import secrets
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ from bench.common import (
     PEER_VENVS,
     REPO,
     Process,
+    cpu_seconds,
     fmt,
     load_average,
     machine,
@@ -57,6 +57,7 @@ from bench.common import (
     write_results,
 )
 from bench.fast_upstream import ANSWER, MODEL_ID
+from bench.peers import STARTUP_TIMEOUT, lattice_config, peer_env, start_litellm, start_local_lattice
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 from tests.gateway_process import free_port, start_gateway
 
@@ -69,7 +70,6 @@ HTTP_BODY: dict[str, Any] = {
     "temperature": 0,
 }
 TARGET_ORDER = ("direct", "lattice-grpc", "lattice-shim", "litellm", "local-lattice")
-STARTUP_TIMEOUT = 120.0
 WARMUP_REQUESTS = 50
 
 
@@ -173,17 +173,6 @@ class Cell:
     latencies_ms: list[float] = field(default_factory=list, repr=False)
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of one process (all its threads) so far."""
-    if pid is None:
-        return float("nan")
-    try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def run_cell(
     target: Target, rate: float, duration: float, limit: float, repetition: int, max_in_flight: int
 ) -> Cell:
@@ -284,92 +273,6 @@ async def warm_up(target: Target, limit: float) -> str | None:
         except Exception as error:
             return f"{type(error).__name__}: {error}"
     return None
-
-
-# --- the servers -------------------------------------------------------------------------------------------
-
-
-def peer_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LATTICE_", "LITELLM_", "OPENAI_"))}
-    env.update(HF_HUB_OFFLINE="1", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost", **extra)
-    return env
-
-
-def lattice_config(path: str, upstream_url: str) -> None:
-    with open(path, "w") as f:
-        f.write(
-            f"""# Only the proxied model: no MLX model is loaded for this benchmark.
-default_model = "{MODEL_ID}"
-max_concurrent_per_model = 1024
-max_concurrent_total = 4096
-queue_size = 4096
-
-[[models]]
-id = "{MODEL_ID}"
-backend = "openai"
-upstream = "fast"
-roles = ["chat"]
-
-[[upstreams]]
-name = "fast"
-base_url = "{upstream_url}"
-models = ["{MODEL_ID}"]
-refresh_seconds = 300
-"""
-        )
-
-
-def start_litellm(log_dir: str, upstream_url: str) -> tuple[Process, int, str]:
-    executable = PEER_VENVS / "litellm" / "bin" / "litellm"
-    if not executable.exists():
-        raise FileNotFoundError(f"{executable} is missing: run `make bench` (or see bench/README.md)")
-    port = free_port()
-    config = os.path.join(log_dir, "litellm.yaml")
-    with open(config, "w") as f:
-        f.write(
-            f"""model_list:
-  - model_name: {MODEL_ID}
-    litellm_params:
-      model: openai/{MODEL_ID}
-      api_base: {upstream_url}
-      api_key: unused
-litellm_settings:
-  telemetry: false
-"""
-        )
-    # LiteLLM refuses to start without a master key; a random one, sent by the benchmark's client.
-    key = "sk-bench-" + secrets.token_hex(16)
-    env = peer_env(LITELLM_MASTER_KEY=key, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False")
-    command = [str(executable), "--config", config, "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
-    process = spawn("litellm", command, pathlib.Path(log_dir), env)
-    try:
-        wait_http(process, f"http://127.0.0.1:{port}/health/liveliness", STARTUP_TIMEOUT)
-    except BaseException:
-        process.stop()
-        raise
-    return process, port, key
-
-
-def start_local_lattice(log_dir: str, upstream_root: str) -> tuple[Process, int]:
-    executable = PEER_VENVS / "local-lattice" / "bin" / "local-lattice-lmstudio"
-    if not executable.exists():
-        raise FileNotFoundError(f"{executable} is missing: run `make bench` (or see bench/README.md)")
-    port = free_port()
-    # Its defaults; PREFER_LOADED_MODELS is its default made explicit, and no extra placeholder model names.
-    env = peer_env(
-        LM_STUDIO_URL=upstream_root,
-        HOST="127.0.0.1",
-        PORT=str(port),
-        PREFER_LOADED_MODELS="strict",
-        EXTRA_PLACEHOLDER_MODELS="",
-    )
-    process = spawn("local-lattice", [str(executable)], pathlib.Path(log_dir), env)
-    try:
-        wait_http(process, f"http://127.0.0.1:{port}/healthz", STARTUP_TIMEOUT)
-    except BaseException:
-        process.stop()
-        raise
-    return process, port
 
 
 # --- the run -----------------------------------------------------------------------------------------------

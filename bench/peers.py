@@ -1,0 +1,102 @@
+"""The gateways the overhead benchmark compares against, started as they ship: LiteLLM's proxy and
+Local Lattice (each from its own virtualenv under build/bench-venvs/), and Lattice's own config."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+
+from bench.common import (
+    PEER_VENVS,
+    Process,
+    spawn,
+    wait_http,
+)
+from bench.fast_upstream import MODEL_ID
+from tests.gateway_process import free_port
+
+STARTUP_TIMEOUT = 120.0
+
+
+def peer_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LATTICE_", "LITELLM_", "OPENAI_"))}
+    env.update(HF_HUB_OFFLINE="1", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost", **extra)
+    return env
+
+
+def lattice_config(path: str, upstream_url: str) -> None:
+    with open(path, "w") as f:
+        f.write(
+            f"""# Only the proxied model: no MLX model is loaded for this benchmark.
+default_model = "{MODEL_ID}"
+max_concurrent_per_model = 1024
+max_concurrent_total = 4096
+queue_size = 4096
+
+[[models]]
+id = "{MODEL_ID}"
+backend = "openai"
+upstream = "fast"
+roles = ["chat"]
+
+[[upstreams]]
+name = "fast"
+base_url = "{upstream_url}"
+models = ["{MODEL_ID}"]
+refresh_seconds = 300
+"""
+        )
+
+
+def start_litellm(log_dir: str, upstream_url: str) -> tuple[Process, int, str]:
+    executable = PEER_VENVS / "litellm" / "bin" / "litellm"
+    if not executable.exists():
+        raise FileNotFoundError(f"{executable} is missing: run `make bench` (or see bench/README.md)")
+    port = free_port()
+    config = os.path.join(log_dir, "litellm.yaml")
+    with open(config, "w") as f:
+        f.write(
+            f"""model_list:
+  - model_name: {MODEL_ID}
+    litellm_params:
+      model: openai/{MODEL_ID}
+      api_base: {upstream_url}
+      api_key: unused
+litellm_settings:
+  telemetry: false
+"""
+        )
+    # LiteLLM refuses to start without a master key; a random one, sent by the benchmark's client.
+    key = "sk-bench-" + secrets.token_hex(16)
+    env = peer_env(LITELLM_MASTER_KEY=key, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False")
+    command = [str(executable), "--config", config, "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
+    process = spawn("litellm", command, pathlib.Path(log_dir), env)
+    try:
+        wait_http(process, f"http://127.0.0.1:{port}/health/liveliness", STARTUP_TIMEOUT)
+    except BaseException:
+        process.stop()
+        raise
+    return process, port, key
+
+
+def start_local_lattice(log_dir: str, upstream_root: str) -> tuple[Process, int]:
+    executable = PEER_VENVS / "local-lattice" / "bin" / "local-lattice-lmstudio"
+    if not executable.exists():
+        raise FileNotFoundError(f"{executable} is missing: run `make bench` (or see bench/README.md)")
+    port = free_port()
+    # Its defaults; PREFER_LOADED_MODELS is its default made explicit, and no extra placeholder model names.
+    env = peer_env(
+        LM_STUDIO_URL=upstream_root,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        PREFER_LOADED_MODELS="strict",
+        EXTRA_PLACEHOLDER_MODELS="",
+    )
+    process = spawn("local-lattice", [str(executable)], pathlib.Path(log_dir), env)
+    try:
+        wait_http(process, f"http://127.0.0.1:{port}/healthz", STARTUP_TIMEOUT)
+    except BaseException:
+        process.stop()
+        raise
+    return process, port
