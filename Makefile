@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.lattice-installed
 GENERATED := lattice/v1 clients/python/lattice_betterproto clients/typescript/src/gen clients/go/lattice
 
 .DEFAULT_GOAL := help
-.PHONY: help setup clients-setup serve envoy test test-fast lint gen gen-check breaking docs clean bench
+.PHONY: help setup system-packages clients-setup serve envoy test test-fast lint gen gen-check breaking docs clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 setup: $(STAMP)  ## create .venv and install Lattice with its dev tools
+
+system-packages:  ## optional: OpenBLAS for MLX on Linux CPUs (apt), ~10x faster prompts
+	bash scripts/install-system-packages.sh
 
 clients-setup:  ## install the client toolchains: Go (apt) and clients/typescript (npm ci)
 	bash scripts/install-client-toolchains.sh

@@ -13,6 +13,7 @@ import grpc
 from pydantic import ValidationError
 
 from lattice import __version__
+from lattice.blas import reexec_with_blas
 from lattice.config import Settings, UnsafeBindError
 from lattice.v1 import common_pb2, resolve_pb2, resolve_pb2_grpc
 
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lattice: invalid configuration:\n{error}", file=sys.stderr)
         return 2
     if args.command == "serve":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        reexec_with_blas(settings.mlx_blas, sys.argv[1:] if argv is None else argv)
         return _serve(settings, with_shim=not args.no_shim)
     if args.command == "resolve":
         return asyncio.run(_client_command(settings, lambda stub, md: _resolve(stub, md, args.expression)))
@@ -43,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(settings: Settings, *, with_shim: bool) -> int:
     from lattice.serve import StartupError, serve  # heavy imports (MLX) only for the server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve(settings, with_shim=with_shim))
     except (UnsafeBindError, StartupError) as error:

@@ -179,6 +179,12 @@ class Settings(BaseSettings):
     queue_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait in a queue before 429 `queue_timeout`."
     )
+    mlx_blas: str = Field(
+        default="auto",
+        description="Linux: the BLAS MLX's CPU backend uses. `auto` preloads a system OpenBLAS when "
+        "there is one (much faster than the wheel's reference BLAS), `bundled` keeps the wheel's, "
+        "or a library path.",
+    )
     mlx_max_resident: int = Field(
         default=2,
         gt=0,

@@ -1,13 +1,19 @@
-"""A client that cancels, or whose deadline passes, stops generation and frees the model."""
+"""A client that cancels, or whose deadline passes, stops generation and frees the model.
+
+The gateway here runs one generation at a time (`LATTICE_MLX_MAX_BATCH=1`): with batching a
+follow-up request would join the batch beside an uncancelled one and prove nothing.
+"""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import httpx
 import pytest
 
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, start_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +36,19 @@ SHORT = chat_pb2.ChatRequest(
 )
 # If the cancelled generation kept running, the follow-up would queue behind ~4000 tokens (minutes at CPU speed).
 FOLLOW_UP_DEADLINE_SECONDS = 60
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    process = start_gateway(tmp_path_factory.mktemp("one-at-a-time"), LATTICE_MLX_MAX_BATCH="1")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+async def channel(one_at_a_time: GatewayProcess) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(one_at_a_time.grpc_target) as ch:
+        yield ch
 
 
 async def test_cancelled_stream_frees_the_model(channel: grpc.aio.Channel) -> None:
@@ -55,7 +74,8 @@ async def test_deadline_stops_generation(channel: grpc.aio.Channel) -> None:
     assert reply.usage.completion_tokens > 0
 
 
-def test_http_client_that_disconnects_frees_the_model(gateway: GatewayProcess) -> None:
+def test_http_client_that_disconnects_frees_the_model(one_at_a_time: GatewayProcess) -> None:
+    gateway = one_at_a_time
     body = {
         "messages": [{"role": "user", "content": "Tell me a very long story about a dragon."}],
         "max_tokens": 4000,

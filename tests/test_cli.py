@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from lattice import __version__
+from lattice.blas import blas_library
 from tests.gateway_process import GatewayProcess, lattice_env
 
 
@@ -77,3 +78,13 @@ def test_resolve_reports_a_refusal_on_one_line(gateway: GatewayProcess) -> None:
     assert "NOT_FOUND" in done.stderr
     assert "role:poet" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_bundled_blas_is_kept_when_asked() -> None:
+    assert blas_library("bundled") is None
+
+
+@pytest.mark.slow
+def test_the_gateway_runs_mlx_on_the_system_openblas(gateway: GatewayProcess) -> None:
+    # CI installs it (make system-packages); the reference BLAS of the mlx wheel is ~10x slower at prompts.
+    assert "MLX uses libopenblas" in gateway.log()

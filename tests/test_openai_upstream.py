@@ -59,7 +59,8 @@ refresh_seconds = 300
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_mlx_lm_server(tmp_path_factory.mktemp("mlx-lm-server"))
+    # Serial, so the cancellation test below proves something: a request waits for the one before it.
+    server = start_mlx_lm_server(tmp_path_factory.mktemp("mlx-lm-server"), serial=True)
     yield server
     server.stop()
 
@@ -147,7 +148,7 @@ async def test_cancelling_closes_the_upstream_request(proxying_gateway: GatewayP
             if seen == 3:
                 break
         stream.cancel()
-        # mlx_lm.server serves one request at a time: this completes only if the long one stopped.
+        # The upstream runs serially here: this completes only if the long one stopped.
         reply = await stub.Chat(short, timeout=90)
     assert reply.usage.completion_tokens > 0
 

@@ -37,15 +37,18 @@ def smollm2_mlx_dir() -> pathlib.Path:
     return prepare_mlx_model(default_gguf_path(), TEST_HOME / "models", "float32")
 
 
-def start_mlx_lm_server(log_dir: pathlib.Path, *, with_hf_cache: bool = True) -> ServerProcess:
+def start_mlx_lm_server(log_dir: pathlib.Path, *, with_hf_cache: bool = True, serial: bool = False) -> ServerProcess:
     """`mlx_lm.server` on the SmolLM2 MLX directory: a real OpenAI-compatible upstream.
 
     Its /v1/models scans the Hugging Face cache and fails when there is none; `with_hf_cache`
-    gives it an empty one, as a machine that ever used the hub would have.
+    gives it an empty one, as a machine that ever used the hub would have. `serial` turns its
+    batching off, so that a request waits for the one before it to end.
     """
     port = free_port()
     log_path = log_dir / f"mlx_lm-server-{port}.log"
     command = [sys.executable, "-m", "mlx_lm.server", "--model", str(smollm2_mlx_dir())]
+    if serial:
+        command += ["--decode-concurrency", "1", "--prompt-concurrency", "1"]
     hf_cache = log_dir / "hf-cache"
     if with_hf_cache:
         hf_cache.mkdir(exist_ok=True)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Optional system packages that make the gateway faster (`make system-packages`; CI runs it):
+#   libopenblas0-pthread: MLX's CPU backend then uses OpenBLAS instead of the reference BLAS its
+#   wheel bundles (lattice/blas.py preloads it): ~10x faster prompts, ~1.5x faster decoding.
+# Idempotent; Debian/Ubuntu only (elsewhere it says so and changes nothing).
+set -euo pipefail
+
+packages=(libopenblas0-pthread)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+((${#missing[@]})) || exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "install-system-packages: no apt-get; install OpenBLAS yourself for faster MLX on CPU" >&2
+  exit 0
+fi
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+echo "install-system-packages: apt-get install ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
