@@ -24,6 +24,9 @@ class FinishReason(enum.Enum):
     CONTENT_FILTER = "content_filter"
 
 
+CHARS_PER_TOKEN = 4
+
+
 @dataclass(frozen=True)
 class TextPart:
     text: str
@@ -132,9 +135,12 @@ class ChatRequest:
         return self.response_format is not None and self.response_format.type != "text"
 
     @property
-    def text_length(self) -> int:
-        """Characters of text in the conversation (for estimating its size before tokenizing)."""
-        return sum(len(m.text) + sum(len(c.arguments) for c in m.tool_calls) for m in self.messages)
+    def estimated_prompt_tokens(self) -> int:
+        """The conversation's size before any tokenizer has seen it: a deliberately generous
+        ~4 characters per token (English averages about that), so that only a prompt that clearly
+        cannot fit is excluded; backends that tokenize check exactly."""
+        characters = sum(len(m.text) + sum(len(c.arguments) for c in m.tool_calls) for m in self.messages)
+        return characters // CHARS_PER_TOKEN
 
 
 @dataclass(frozen=True)

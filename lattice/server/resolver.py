@@ -30,10 +30,6 @@ from lattice.server.expressions import (
 )
 from lattice.server.registry import ModelRegistry, RegisteredModel
 
-CHARS_PER_TOKEN = 4
-"""A deliberately generous estimate (English averages ~4): a model is excluded for
-context only when the prompt clearly cannot fit; the backend checks exactly."""
-
 
 class Verdict(enum.Enum):
     CHOSEN = "chosen"
@@ -86,8 +82,10 @@ class Resolution:
 
 @dataclass
 class _Search:
-    """What one resolution has seen so far."""
+    """What one resolution has seen so far, and what the request needs (worked out once)."""
 
+    needs: set[str]
+    prompt_tokens: int
     candidates: list[Candidate] = field(default_factory=list)
     viable: list[RegisteredModel] = field(default_factory=list)
     missing: set[str] = field(default_factory=set)
@@ -131,13 +129,13 @@ class Resolver:
             )
 
     def _resolve(self, expression: str, request: ChatRequest | None) -> Resolution:
-        search = _Search()
+        search = _Search(needs=_needs(request), prompt_tokens=request.estimated_prompt_tokens if request else 0)
         for alternative in parse_expression(expression):
             matches = self._matches(alternative.selector)
             search.matched |= bool(matches)
             for model in _prefer_tier(matches, request.latency_tier if request else None):
                 if not search.seen(model):
-                    self._consider(search, model, alternative, request)
+                    self._consider(search, model, alternative)
         if search.viable:
             return Resolution(expression, search.viable[0], tuple(search.candidates), tuple(search.viable[1:]))
         if not search.matched:
@@ -148,7 +146,7 @@ class Resolver:
         if search.candidates and all(c.verdict is Verdict.CONTEXT_TOO_SMALL for c in search.candidates):
             # Only the length is wrong: say so the way OpenAI clients expect, so they can trim and retry.
             raise ContextLengthExceeded(
-                f"the prompt (~{_estimated_prompt_tokens(request)} tokens) does not fit any model matching "
+                f"the prompt (~{search.prompt_tokens} tokens) does not fit any model matching "
                 f"{expression!r} ({'; '.join(f'{c.model}: {c.detail}' for c in search.candidates)})",
                 field="messages",
             )
@@ -181,12 +179,10 @@ class Resolver:
                 return list(self._registry)
         raise AssertionError(f"unknown selector {selector!r}")
 
-    def _consider(
-        self, search: _Search, model: RegisteredModel, alternative: Alternative, request: ChatRequest | None
-    ) -> None:
+    def _consider(self, search: _Search, model: RegisteredModel, alternative: Alternative) -> None:
         profile = model.profile
-        missing = sorted((alternative.capabilities | _needs(request)) - set(profile.capabilities))
-        estimate = _estimated_prompt_tokens(request)
+        missing = sorted((alternative.capabilities | search.needs) - set(profile.capabilities))
+        estimate = search.prompt_tokens
         if missing:
             search.missing.update(missing)
             search.candidates.append(Candidate(model.id, Verdict.MISSING_CAPABILITY, f"lacks {', '.join(missing)}"))
@@ -217,10 +213,6 @@ def _needs(request: ChatRequest | None) -> set[str]:
     if request.wants_json:
         needs.add("json_mode")
     return needs
-
-
-def _estimated_prompt_tokens(request: ChatRequest | None) -> int:
-    return 0 if request is None else request.text_length // CHARS_PER_TOKEN
 
 
 def _prefer_tier(models: Iterable[RegisteredModel], tier: LatencyTier | None) -> list[RegisteredModel]:

@@ -82,8 +82,7 @@ class OpenAIUpstream(DiscoveringUpstream):
             ) from error
         except json.JSONDecodeError as error:
             raise BackendUnavailable(f"upstream {self._upstream.name!r} sent a malformed chunk: {error}") from error
-        prompt_estimate = request.text_length // 4
-        yield Finish(state.finish_reason or FinishReason.STOP, state.final_usage(prompt_estimate))
+        yield Finish(state.finish_reason or FinishReason.STOP, state.final_usage(request.estimated_prompt_tokens))
 
 
 def _sse_data(line: str) -> str | None:
