@@ -1,0 +1,164 @@
+"""Connected daemons and the work in flight on each one's stream.
+
+One `RuntimeLink` per connected daemon: an outbox the servicer drains onto the stream, and a queue per
+work item that the daemon's answers are sorted into by work id. Nothing here knows gRPC; the relay
+servicer moves messages between a link and its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from google.protobuf import timestamp_pb2
+from nacl.public import PrivateKey
+
+from lattice.errors import BackendUnavailable, LatticeError
+from lattice.server.relay.sealing import open_sealed, seal
+from lattice.v1 import chat_pb2, relay_pb2
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE = "RUNTIME_UNREACHABLE"
+
+
+def unreachable(lattice_id: str, why: str) -> BackendUnavailable:
+    return BackendUnavailable(f"personal runtime {lattice_id} is not reachable: {why}", reason=UNREACHABLE)
+
+
+@dataclass(frozen=True)
+class LinkClosed:
+    error: LatticeError
+
+
+class RuntimeLink:
+    """One daemon's stream, as the domain sees it."""
+
+    def __init__(self, lattice_id: str, account_id: str, public_key: bytes) -> None:
+        self.lattice_id = lattice_id
+        self.account_id = account_id
+        self.public_key = public_key
+        self.outbox: asyncio.Queue[relay_pb2.ConnectResponse | LinkClosed] = asyncio.Queue()
+        self.work: dict[str, asyncio.Queue[relay_pb2.WorkEvent | LinkClosed]] = {}
+        self.last_seen = time.monotonic()
+        self.closed: LinkClosed | None = None
+
+    def touch(self) -> None:
+        self.last_seen = time.monotonic()
+
+    def send(self, message: relay_pb2.ConnectResponse) -> None:
+        if self.closed is None:
+            self.outbox.put_nowait(message)
+
+    def close(self, error: LatticeError) -> None:
+        """Fails every work item in flight with `error` and tells the stream's writer to stop."""
+        if self.closed is not None:
+            return
+        self.closed = LinkClosed(error)
+        for queue in self.work.values():
+            queue.put_nowait(self.closed)
+        self.outbox.put_nowait(self.closed)
+
+
+class RelayHub:
+    def __init__(self, key: PrivateKey, heartbeat_seconds: float) -> None:
+        self.key = key
+        self.heartbeat_seconds = heartbeat_seconds
+        self._links: dict[str, RuntimeLink] = {}
+
+    @property
+    def public_key(self) -> bytes:
+        return bytes(self.key.public_key)
+
+    def reachable(self, lattice_id: str) -> bool:
+        return lattice_id in self._links
+
+    def in_flight(self, lattice_id: str) -> int:
+        link = self._links.get(lattice_id)
+        return len(link.work) if link else 0
+
+    def attach(self, lattice_id: str, account_id: str, public_key: bytes) -> RuntimeLink:
+        """The daemon's new stream; an older one for the same runtime (a reconnect the gateway has not
+        noticed yet) is closed."""
+        previous = self._links.get(lattice_id)
+        if previous is not None:
+            previous.close(unreachable(lattice_id, "the daemon reconnected"))
+        link = RuntimeLink(lattice_id, account_id, public_key)
+        self._links[lattice_id] = link
+        log.info("personal runtime %s connected", lattice_id)
+        return link
+
+    def detach(self, link: RuntimeLink, error: LatticeError) -> None:
+        link.close(error)
+        if self._links.get(link.lattice_id) is link:
+            del self._links[link.lattice_id]
+            log.info("personal runtime %s disconnected: %s", link.lattice_id, error.message)
+
+    def close_runtime(self, lattice_id: str, error: LatticeError) -> None:
+        """Ends the runtime's stream now (it was revoked, say), failing its work with `error`."""
+        link = self._links.get(lattice_id)
+        if link is not None:
+            self.detach(link, error)
+
+    def close_all(self, why: str) -> None:
+        """Ends every relay stream (the gateway is stopping): daemons reconnect to the next one."""
+        for link in list(self._links.values()):
+            self.detach(link, unreachable(link.lattice_id, why))
+
+    def receive(self, link: RuntimeLink, update: relay_pb2.WorkUpdate) -> None:
+        """Sorts one answer from the daemon into its work item's queue."""
+        link.touch()
+        queue = link.work.get(update.work_id)
+        if queue is None:
+            return  # the work item was cancelled or failed already: a late answer is dropped
+        event = open_sealed(
+            update.sealed_event, self.key, relay_pb2.WorkEvent, lattice_id=link.lattice_id, work_id=update.work_id
+        )
+        queue.put_nowait(event)
+
+    async def run(self, lattice_id: str, request: chat_pb2.ChatRequest) -> AsyncGenerator[relay_pb2.WorkEvent, None]:
+        """Sends `request` to the runtime's daemon and yields its events until the finish or failure.
+        Closing the generator early sends a cancel down the stream."""
+        link = self._links.get(lattice_id)
+        if link is None:
+            raise unreachable(lattice_id, "its daemon is not connected")
+        work_id = uuid.uuid4().hex
+        queue: asyncio.Queue[relay_pb2.WorkEvent | LinkClosed] = asyncio.Queue()
+        link.work[work_id] = queue
+        payload = relay_pb2.WorkPayload(lattice_id=lattice_id, work_id=work_id, request=request)
+        done = False
+        try:
+            link.send(
+                relay_pb2.ConnectResponse(
+                    work=relay_pb2.WorkItem(work_id=work_id, sealed_payload=seal(payload, link.public_key))
+                )
+            )
+            while True:
+                item = await queue.get()
+                if isinstance(item, LinkClosed):
+                    done = True
+                    raise item.error
+                if item.WhichOneof("event") in ("finish", "failure"):
+                    done = True
+                yield item
+                if done:
+                    return
+        finally:
+            link.work.pop(work_id, None)
+            if not done:
+                link.send(relay_pb2.ConnectResponse(cancel=relay_pb2.WorkCancel(work_id=work_id, reason="cancelled")))
+
+    async def keep_alive(self, link: RuntimeLink) -> None:
+        """Sends heartbeats and ends the link when the daemon has been silent for two periods."""
+        while link.closed is None:
+            await asyncio.sleep(self.heartbeat_seconds / 2)
+            if time.monotonic() - link.last_seen > 2 * self.heartbeat_seconds:
+                self.detach(link, unreachable(link.lattice_id, "missed heartbeats"))
+                return
+            stamp = timestamp_pb2.Timestamp()
+            stamp.GetCurrentTime()
+            link.send(relay_pb2.ConnectResponse(heartbeat=relay_pb2.RelayHeartbeat(send_time=stamp)))

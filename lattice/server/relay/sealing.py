@@ -1,0 +1,53 @@
+"""Sealed boxes (libsodium via PyNaCl) for what travels on the relay, bound to their envelope.
+
+A work payload is sealed to the daemon's X25519 key, an answer to the gateway's, so whatever carries
+the stream (Envoy, a broker between replicas) sees only ciphertext. The sealed message repeats the
+runtime and work ids; `open_*` checks them against the envelope, so a box cannot be replayed onto
+another work item or runtime.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
+
+from lattice.errors import BackendFailed
+
+M = TypeVar("M", bound=Message)
+
+
+def seal(message: Message, recipient: bytes) -> bytes:
+    return bytes(SealedBox(PublicKey(recipient)).encrypt(message.SerializeToString()))
+
+
+def open_sealed(sealed: bytes, key: PrivateKey, kind: type[M], *, lattice_id: str, work_id: str) -> M:
+    """The message inside `sealed`, checked to belong to `lattice_id`'s work item `work_id`."""
+    try:
+        message = kind.FromString(SealedBox(key).decrypt(sealed))
+    except (CryptoError, DecodeError) as error:
+        raise BackendFailed(
+            f"a sealed relay message for work {work_id} did not open", reason="RELAY_SEAL_INVALID"
+        ) from error
+    if getattr(message, "lattice_id") != lattice_id or getattr(message, "work_id") != work_id:  # noqa: B009
+        raise BackendFailed(
+            f"a sealed relay message is bound to another work item than {work_id}", reason="RELAY_SEAL_INVALID"
+        )
+    return message
+
+
+def load_or_create_key(path: pathlib.Path) -> PrivateKey:
+    """The gateway's relay key, made once and kept (mode 0600) so daemons paired before a restart still
+    reach it."""
+    if path.exists():
+        return PrivateKey(path.read_bytes())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = PrivateKey.generate()
+    temporary = path.with_suffix(".tmp")
+    temporary.touch(mode=0o600)
+    temporary.write_bytes(bytes(key))
+    temporary.replace(path)
+    return key
