@@ -1,0 +1,226 @@
+"""Swarm over REST: POST /v1/swarm/{fanout,vote,pipeline,debate} with the contract's own JSON (as
+Envoy's transcoding takes it), and the chat completion a `swarm` object turns into a Vote.
+
+Non-streaming answers collect the stream: `{"result", "verdict", "events"}`, the events without
+the deltas (each `agentFinished` holds its whole text). `"stream": true` answers server-sent
+events named after the event (`agent.delta`, `agent.finished`, `verdict`, `result`, …) with the
+event's JSON as `data`. Translation only: the server orchestrates.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from lattice.shim import convert, errors, protocol, swarm_convert
+from lattice.shim.upstream import Upstream, call_metadata
+from lattice.v1 import swarm_pb2
+from lattice.wire import MODEL_METADATA_KEY
+
+router = APIRouter(prefix="/v1/swarm", tags=["swarm"])
+
+_STREAMING: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The collected events and the result; with `stream: true`, server-sent events.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post("/fanout", response_model=None, responses=_STREAMING)
+async def fanout(body: dict[str, Any], request: Request) -> JSONResponse | StreamingResponse:
+    """SwarmService.Fanout: a FanoutRequest's JSON, plus `stream`."""
+    return await _swarm(request, body, swarm_pb2.FanoutRequest(), "Fanout")
+
+
+@router.post("/vote", response_model=None, responses=_STREAMING)
+async def vote(body: dict[str, Any], request: Request) -> JSONResponse | StreamingResponse:
+    """SwarmService.Vote: a VoteRequest's JSON, plus `stream`."""
+    return await _swarm(request, body, swarm_pb2.VoteRequest(), "Vote")
+
+
+@router.post("/pipeline", response_model=None, responses=_STREAMING)
+async def pipeline(body: dict[str, Any], request: Request) -> JSONResponse | StreamingResponse:
+    """SwarmService.Pipeline: a PipelineRequest's JSON, plus `stream`."""
+    return await _swarm(request, body, swarm_pb2.PipelineRequest(), "Pipeline")
+
+
+@router.post("/debate", response_model=None, responses=_STREAMING)
+async def debate(body: dict[str, Any], request: Request) -> JSONResponse | StreamingResponse:
+    """SwarmService.Debate: a DebateRequest's JSON, plus `stream`."""
+    return await _swarm(request, body, swarm_pb2.DebateRequest(), "Debate")
+
+
+async def _swarm(
+    request: Request, body: dict[str, Any], message: Message, method: str
+) -> JSONResponse | StreamingResponse:
+    body = dict(body)
+    stream = body.pop("stream", False)
+    if not isinstance(stream, bool):
+        return _invalid("stream must be true or false", "stream")
+    try:
+        json_format.ParseDict(body, message)
+    except json_format.ParseError as error:
+        return _invalid(f"the body does not match {message.DESCRIPTOR.name}: {error}")
+    call = getattr(_upstream(request).swarm, method)(message, metadata=call_metadata(request))
+    first = await _first(call)
+    if not stream:
+        try:
+            events = [m async for m in _rest(call, first)]
+        finally:
+            call.cancel()
+        return JSONResponse(_collected(events))
+    return StreamingResponse(_sse(call, first), media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+
+async def swarm_chat(body: protocol.ChatCompletionRequest, request: Request) -> JSONResponse | StreamingResponse:
+    """A chat completion answered by a Vote: the winner's answer, every agent's usage summed."""
+    try:
+        vote_request = swarm_convert.vote_request_from_chat(body)
+    except swarm_convert.Untranslatable as error:
+        return _invalid(error.message, error.param)
+    call = _upstream(request).swarm.Vote(vote_request, metadata=call_metadata(request))
+    first = await _first(call)
+    completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    if not body.stream:
+        try:
+            outcome = _Outcome()
+            async for event in _rest(call, first):
+                outcome.add(event)
+        finally:
+            call.cancel()
+        result = outcome.result
+        completion = swarm_convert.swarm_completion_to_json(
+            result, outcome.verdict, completion_id=completion_id, created=created
+        )
+        return JSONResponse(completion, headers={MODEL_METADATA_KEY: completion["model"]})
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return StreamingResponse(
+        _winner_sse(call, first, include_usage, completion_id=completion_id, created=created),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache"},
+    )
+
+
+class _Outcome:
+    """What a Vote stream comes to: each agent's deltas, the verdict, the result."""
+
+    def __init__(self) -> None:
+        self.deltas: dict[str, list[str]] = {}
+        self.verdict: swarm_pb2.JudgeVerdict | None = None
+        self._result: swarm_pb2.SwarmResult | None = None
+
+    def add(self, event: swarm_pb2.VoteResponse) -> None:
+        kind = event.WhichOneof("event")
+        if kind == "agent_delta":
+            self.deltas.setdefault(event.agent_delta.agent, []).append(event.agent_delta.text)
+        elif kind == "verdict":
+            self.verdict = event.verdict
+        elif kind == "result":
+            self._result = event.result
+
+    @property
+    def result(self) -> swarm_pb2.SwarmResult:
+        assert self._result is not None, "a successful Vote stream ends with its result"
+        return self._result
+
+
+async def _winner_sse(
+    call: Any, first: Any, include_usage: bool, *, completion_id: str, created: int
+) -> AsyncIterator[str]:
+    """OpenAI chunks of the winner's answer. The winner is known only when the vote ends, so until
+    then the stream carries SSE comments (`: agent-1 finished`), which clients skip, as progress."""
+    try:
+        outcome = _Outcome()
+        async for event in _rest(call, first):
+            outcome.add(event)
+            kind = event.WhichOneof("event")
+            if kind != "agent_delta":
+                yield f": {_progress(event, kind)}\n\n"
+        result = outcome.result
+        chunks = swarm_convert.winner_stream(
+            result, outcome.deltas.get(result.winner, []), completion_id=completion_id, created=created
+        )
+        for chunk in chunks:
+            yield _data(convert.chunk_to_json(chunk))
+        if include_usage:
+            yield _data(convert.usage_chunk_to_json(chunks[-1]))
+        yield "data: [DONE]\n\n"
+    except grpc.aio.AioRpcError as error:
+        yield _data(errors.from_grpc(error).body)
+    finally:
+        call.cancel()
+
+
+async def _sse(call: Any, first: Any) -> AsyncIterator[str]:
+    try:
+        async for message in _rest(call, first):
+            kind = message.WhichOneof("event")
+            yield f"event: {kind.replace('_', '.')}\n" + _data(_json(getattr(message, kind)))
+    except grpc.aio.AioRpcError as error:
+        # Headers are gone already: report in-band.
+        yield "event: error\n" + _data(errors.from_grpc(error).body)
+    finally:
+        call.cancel()  # a client that went away stops the swarm and every agent in it
+
+
+async def _first(call: Any) -> Any:
+    """The first event, awaited before answering, so that a refused swarm gets its real HTTP status."""
+    try:
+        return await call.read()
+    except BaseException:
+        call.cancel()
+        raise
+
+
+async def _rest(call: Any, first: Any) -> AsyncIterator[Any]:
+    message = first
+    while message is not grpc.aio.EOF:
+        yield message
+        message = await call.read()
+
+
+def _collected(events: list[Any]) -> dict[str, Any]:
+    collected: dict[str, Any] = {"events": [_json(e) for e in events if e.WhichOneof("event") != "agent_delta"]}
+    for event in events:
+        kind = event.WhichOneof("event")
+        if kind in ("verdict", "result"):
+            collected[kind] = _json(getattr(event, kind))
+    return collected
+
+
+def _progress(event: swarm_pb2.VoteResponse, kind: str | None) -> str:
+    if kind == "agent_started":
+        return f"{event.agent_started.agent} started on {event.agent_started.model}"
+    if kind == "agent_finished":
+        failed = event.agent_finished.error.message if event.agent_finished.HasField("error") else ""
+        return f"{event.agent_finished.agent} {'failed: ' + failed if failed else 'finished'}"
+    return f"{kind}"
+
+
+def _upstream(request: Request) -> Upstream:
+    upstream: Upstream = request.app.state.upstream
+    return upstream
+
+
+def _json(message: Message) -> dict[str, Any]:
+    return dict(json_format.MessageToDict(message))
+
+
+def _data(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+
+
+def _invalid(message: str, param: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        errors.envelope(message, type_="invalid_request_error", code="invalid_argument", param=param), 400
+    )
