@@ -62,6 +62,7 @@ def chat_request_to_proto(body: protocol.ChatCompletionRequest) -> chat_pb2.Chat
     if body.response_format is not None:
         request.response_format.type = _RESPONSE_FORMATS[body.response_format.type]
         if body.response_format.json_schema is not None:
+            request.response_format.json_schema.SetInParent()  # present even when empty: `{}` is not "no schema"
             request.response_format.json_schema.update(body.response_format.json_schema)
     return request
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,15 +72,29 @@ class StreamOptions(_Lenient):
     include_usage: bool = False
 
 
+# The proto's integer widths: a larger number cannot be carried to the server at all (the server judges the rest).
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
+class SwarmOptions(_Lenient):
+    """Lattice's extension: several models answer and a vote picks one (SwarmService.Vote)."""
+
+    models: list[str] = Field(default_factory=list, description="One agent per model expression.")
+    strategy: Literal["best-of-n", "first-success", "longest"] = "best-of-n"
+    judge: str = Field(default="", description="The judge's model expression; empty means the chat's `model`.")
+    criteria: str = Field(default="", description="What the judge should value, in words.")
+
+
 class ChatCompletionRequest(_Lenient):
     model: str = ""
     messages: list[ChatMessage]
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
+    max_tokens: Int32 | None = None
+    max_completion_tokens: Int32 | None = None
     temperature: float | None = None
     top_p: float | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: Int64 | None = None
     n: int = Field(default=1, ge=1, le=1, description="Only one choice per request is supported.")
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -88,3 +102,4 @@ class ChatCompletionRequest(_Lenient):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     response_format: ResponseFormat | None = None
     user: str = ""
+    swarm: SwarmOptions | None = None

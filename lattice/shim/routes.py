@@ -10,7 +10,7 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from lattice.shim import convert, errors
+from lattice.shim import convert, errors, responses, swarm_convert, swarm_routes
 from lattice.shim.protocol import ChatCompletionRequest
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import chat_pb2, resolve_pb2
@@ -24,7 +24,14 @@ def _upstream(request: Request) -> Upstream:
     return upstream
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    response_model=None,
+    responses={
+        200: {"model": responses.Health, "description": "The server is serving."},
+        503: {"model": responses.Health, "description": "The server is starting, or cannot be reached."},
+    },
+)
 async def healthz(request: Request) -> JSONResponse:
     try:
         serving = await _upstream(request).serving()
@@ -33,7 +40,7 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok" if serving else "starting"}, 200 if serving else 503)
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=responses.ModelList)
 async def list_models(request: Request) -> dict[str, Any]:
     stub, metadata = _upstream(request).resolve, call_metadata(request)
     models: list[dict[str, Any]] = []
@@ -45,8 +52,22 @@ async def list_models(request: Request) -> dict[str, Any]:
             return {"object": "list", "data": models}
 
 
-@router.post("/v1/chat/completions", response_model=None)
+@router.post(
+    "/v1/chat/completions",
+    response_model=None,
+    responses={
+        200: {
+            "model": responses.ChatCompletion,
+            "description": "The answer; with `stream: true`, server-sent events.",
+            "content": {
+                "text/event-stream": {"schema": {"type": "string", "description": responses.STREAM_DESCRIPTION}}
+            },
+        }
+    },
+)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSONResponse | StreamingResponse:
+    if swarm_convert.is_swarm_chat(body):  # a `swarm` object or a `swarm:` model: answered by a Vote
+        return await swarm_routes.swarm_chat(body, request)
     proto = convert.chat_request_to_proto(body)
     stub, metadata = _upstream(request).chat, call_metadata(request)
     if not body.stream:

@@ -7,10 +7,12 @@ cold model cannot load now and the request is refused as `UNAVAILABLE`.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Protocol
 
 from lattice.errors import BackendUnavailable
+from lattice.observability import metrics
 
 
 class ResidentModel(Protocol):
@@ -30,6 +32,7 @@ class Residency:
     def __init__(self, max_resident: int) -> None:
         self._max = max_resident
         self._loaded: OrderedDict[str, ResidentModel] = OrderedDict()
+        self._loading_since: dict[str, float] = {}
 
     @property
     def resident(self) -> list[str]:
@@ -41,9 +44,13 @@ class Residency:
 
     def loaded(self, model: ResidentModel) -> None:
         self._loaded[model.model_id] = model
+        since = self._loading_since.pop(model.model_id, None)
+        metrics.model_loaded(model.model_id, 0.0 if since is None else time.monotonic() - since)
 
     async def make_room_for(self, model_id: str) -> None:
-        """Evicts least recently used idle, unpinned models until one more fits."""
+        """Evicts least recently used idle, unpinned models until one more fits. The model is expected
+        to load next (`loaded`), which is how its load time is measured."""
+        self._loading_since[model_id] = time.monotonic()
         while len(self._loaded) >= self._max:
             victim = next((m for m in self._loaded.values() if not m.pinned and not m.busy), None)
             if victim is None:
@@ -55,3 +62,4 @@ class Residency:
                 )
             del self._loaded[victim.model_id]
             await victim.unload()
+            metrics.model_evicted(victim.model_id)

@@ -1,0 +1,155 @@
+"""The shim's OpenAPI document covers every route it serves and tells the truth: schemathesis
+fuzzes a live gateway from it (bounded) and finds no 5xx, no hang, no error outside OpenAI's envelope,
+no status, header or body the document does not describe."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from schemathesis import checks
+from schemathesis.checks import CheckContext
+
+from lattice.shim import create_app
+from tests.gateway_process import GatewayProcess, start_gateway
+
+REQUEST_TIMEOUT_SECONDS = 60
+"""Per request: a hang fails the test instead of stalling the run."""
+
+
+def document() -> dict[str, Any]:
+    return create_app("127.0.0.1:1").openapi()
+
+
+def test_every_documented_operation_is_served() -> None:
+    app = create_app("127.0.0.1:1")  # no server behind it: a route that calls one fails, but it answers
+    operations = [(path, method) for path, ops in app.openapi()["paths"].items() for method in ops]
+    assert {("/v1/chat/completions", "post"), ("/v1/models", "get"), ("/healthz", "get"), ("/metrics", "get")} <= set(
+        operations
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path, method in operations:
+            response = client.request(method, re.sub(r"\{[^}]+\}", "x", path), json={})
+            unrouted = response.status_code in (404, 405) and "Invalid URL" in response.text
+            assert not unrouted, (method, path)
+
+
+def test_no_route_but_the_document_itself_is_left_out_of_it() -> None:
+    hidden = [
+        context.original_route
+        for context in iter_route_contexts(create_app("127.0.0.1:1").routes)
+        if not getattr(context.original_route, "include_in_schema", True)
+    ]
+    assert [getattr(route, "path", None) for route in hidden] == ["/openapi.json"]
+
+
+def test_every_operation_documents_its_errors_in_the_openai_envelope() -> None:
+    spec = document()
+    envelope = spec["components"]["schemas"]["ErrorResponse"]
+    assert envelope["properties"]["error"]["required"] == ["message", "type", "param", "code"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (path, method)  # FastAPI's guess; the shim answers 400
+            for status in ("400", "401", "403", "404", "413", "429", "500", "503", "504"):
+                schema = responses[status]["content"]["application/json"]["schema"]
+                if (path, status) != ("/healthz", "503"):
+                    assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (path, method, status)
+            assert "retry-after" in responses["429"]["headers"]
+            assert all("x-request-id" in r["headers"] for r in responses.values())
+
+
+def test_the_chat_route_documents_its_answers_and_its_request() -> None:
+    operation = document()["paths"]["/v1/chat/completions"]["post"]
+    ok = operation["responses"]["200"]["content"]
+    assert ok["application/json"]["schema"] == {"$ref": "#/components/schemas/ChatCompletion"}
+    assert "text/event-stream" in ok
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ChatCompletionRequest"
+    }
+
+
+def test_the_docs_pages_that_need_a_cdn_are_not_served() -> None:
+    paths = {getattr(route, "path", None) for route in create_app("127.0.0.1:1").routes}
+    assert "/openapi.json" in paths
+    assert not {"/docs", "/redoc"} & paths
+
+
+# --- fuzzing a live gateway ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """Short answers (8 tokens at most) and small prompts, so that the valid requests the fuzzer makes
+    run quickly on the real model; no rate limit, so that every example reaches the server."""
+    process = start_gateway(
+        tmp_path_factory.mktemp("fuzzed"),
+        LATTICE_MAX_TOKENS_CEILING="8",
+        LATTICE_MAX_PROMPT_CHARS="2000",
+        LATTICE_RATE_LIMIT_PER_MINUTE="0",
+        LATTICE_MAX_STREAM_SECONDS="30",
+    )
+    yield process
+    process.stop()
+
+
+# The document the app builds is the one the live gateway serves (checked below), so the fuzzer's operations
+# are known when tests are collected, and its cases are sent to the live gateway.
+schema = schemathesis.openapi.from_dict(document())
+
+
+def in_the_openai_envelope(ctx: CheckContext, response: Any, case: Any) -> bool | None:
+    if response.status_code < 400:
+        return None
+    error = response.json()["error"]
+    assert isinstance(error["message"], str) and error["message"], response.text
+    assert isinstance(error["type"], str) and error["type"], response.text
+    assert error["code"] is None or isinstance(error["code"], str), response.text
+    return True
+
+
+def no_server_error(ctx: CheckContext, response: Any, case: Any) -> bool | None:
+    # 503 is the documented "unavailable for now" of a reachable gateway; anything else 5xx is a bug.
+    assert response.status_code < 500 or response.status_code == 503, f"{response.status_code}: {response.text}"
+    return None
+
+
+CHECKS = [
+    no_server_error,
+    in_the_openai_envelope,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_headers_conformance,
+    checks.response_schema_conformance,
+]
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_fuzzing_finds_no_server_error_and_only_documented_answers(
+    fuzzed: GatewayProcess, case: schemathesis.Case[Any]
+) -> None:
+    if aimed_at_the_model(case) and isinstance(case.body, dict):
+        # A random `model` is almost always unknown (404): send valid chats to the default model instead,
+        # so that the fuzzer's messages, tools and sampling parameters reach the real model.
+        case.body["model"] = ""
+    case.call_and_validate(base_url=fuzzed.http_url, checks=CHECKS, timeout=REQUEST_TIMEOUT_SECONDS)
+
+
+def aimed_at_the_model(case: schemathesis.Case[Any]) -> bool:
+    positive = case.meta is not None and not case.meta.generation.mode.is_negative
+    return positive and case.operation.path == "/v1/chat/completions" and isinstance(case.body, dict)
+
+
+@pytest.mark.slow
+def test_the_live_document_is_the_one_the_app_builds(fuzzed: GatewayProcess) -> None:
+    live = httpx.get(f"{fuzzed.http_url}/openapi.json").json()
+    assert live == document()
