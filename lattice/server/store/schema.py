@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -76,3 +76,27 @@ class BootstrapToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class UsageRecord(Base):
+    """One chat, metered: written in batches off the hot path (lattice/server/metering.py)."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_records_account_created", "account_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    account_id: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    # The UTC day as text, stored so that grouping by day is plain, portable SQL.
+    day: Mapped[str] = mapped_column(String(10))
+    model: Mapped[str] = mapped_column(String(256))
+    backend: Mapped[str] = mapped_column(String(32))
+    runtime_id: Mapped[str] = mapped_column(String(64))
+    prompt_tokens: Mapped[int] = mapped_column(Integer())
+    completion_tokens: Mapped[int] = mapped_column(Integer())
+    duration_ms: Mapped[int] = mapped_column(Integer())
+    # `ok`, or why not: an error reason in lower case, `cancelled`.
+    outcome: Mapped[str] = mapped_column(String(64))
