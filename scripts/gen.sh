@@ -60,6 +60,8 @@ done
 rm -f lattice/v1/*_pb2.py lattice/v1/*_pb2.pyi lattice/v1/*_pb2_grpc.py lattice/v1/*_pb2_grpc.pyi
 rm -rf clients/python/lattice_betterproto clients/typescript/src/gen clients/go/lattice
 "$BUF" generate
+# The TypeScript SDK also decodes google.rpc ErrorInfo/RetryInfo: its own template, same src/gen.
+"$BUF" generate --template clients/typescript/buf.gen.yaml
 cat > lattice/v1/__init__.py <<'PY'
 """Generated from proto/lattice/v1 by `make gen`; do not edit."""
 PY

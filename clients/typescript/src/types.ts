@@ -1,0 +1,207 @@
+// The SDK's own records: plain objects in TypeScript's idiom (camelCase, string unions, Date,
+// number), converted from the generated protobuf messages in convert.ts. The chat shapes mirror
+// OpenAI's (`choices[0].message.content`) so code written against it reads the same.
+import type { JsonObject } from "@bufbuild/protobuf";
+
+export type Role = "system" | "user" | "assistant" | "tool";
+
+/** One part of a message's content: text, or an image by URL (`data:` URLs included). */
+export type ContentPart = { type: "text"; text: string } | { type: "image"; url: string; detail?: string };
+
+export interface ToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+export interface ChatMessage {
+  role: Role;
+  /** Text, or parts (text and images). */
+  content: string | ContentPart[];
+  name?: string;
+  /** On an assistant message: the calls it made. */
+  toolCalls?: ToolCall[];
+  /** On a tool message: the call it answers. */
+  toolCallId?: string;
+}
+
+export interface ToolDefinition {
+  type?: "function";
+  function: { name: string; description?: string; parameters?: JsonObject; strict?: boolean };
+}
+
+export type ToolChoice = "none" | "auto" | "required" | { function: string };
+
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | { type: "json_schema"; jsonSchema: JsonObject };
+
+export type LatencyTier = "fast" | "standard" | "slow";
+
+export interface ChatCompletionRequest {
+  /** A model id or expression: `role:coder`, `a,b`, `*coder*`, `lattice:personal:<id>`; empty
+   * or absent means the gateway's default. */
+  model?: string;
+  messages: ChatMessage[];
+  maxTokens?: number;
+  /** In [0, 2]; 0 is greedy. */
+  temperature?: number;
+  topP?: number;
+  /** Up to four strings that end the answer (not part of it). */
+  stop?: string[];
+  seed?: number;
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
+  responseFormat?: ResponseFormat;
+  /** An end-user id for abuse tracking, passed to upstreams as is. */
+  user?: string;
+  /** Prefer models of this tier; excludes none. */
+  latencyTier?: LatencyTier;
+  /** Allow the configured escalation target when nothing else can serve the request. */
+  allowEscalation?: boolean;
+  /** In [-10, 10]; higher is admitted first when the model is busy. */
+  priority?: number;
+}
+
+/** A chat request for a named personal runtime: the runtime is the model. */
+export type PersonalRuntimeChatRequest = Omit<ChatCompletionRequest, "model">;
+
+export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter" | "unspecified";
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+export type CandidateVerdict =
+  | "chosen"
+  | "outranked"
+  | "missing_capability"
+  | "context_too_small"
+  | "unavailable"
+  | "unhealthy"
+  | "over_capacity"
+  | "failed"
+  | "unspecified";
+
+/** Why the gateway picked the model it picked, and why it passed over the others. */
+export interface Resolution {
+  expression: string;
+  model: string;
+  /** `mlx`, `openai`, `anthropic`, `relay` (a personal runtime), … */
+  backend: string;
+  candidates: { model: string; verdict: CandidateVerdict; detail: string }[];
+  escalated: boolean;
+}
+
+export interface AssistantMessage {
+  role: "assistant";
+  content: string;
+  toolCalls: ToolCall[];
+}
+
+export interface ChatChoice {
+  index: number;
+  message: AssistantMessage;
+  finishReason: FinishReason;
+}
+
+export interface ChatCompletion {
+  id: string;
+  /** The model that answered. */
+  model: string;
+  created: Date | undefined;
+  /** Always exactly one choice. */
+  choices: ChatChoice[];
+  usage: Usage;
+  resolution: Resolution | undefined;
+}
+
+export interface ToolCallDelta {
+  index: number;
+  /** Set on a call's first fragment. */
+  id: string;
+  /** Set on a call's first fragment. */
+  functionName: string;
+  /** The next piece of the arguments' JSON text. */
+  functionArguments: string;
+}
+
+/** What a chat stream yields: `queued` (only before any delta), then `delta`s, then one `done`. */
+export type ChatStreamEvent =
+  | {
+      type: "queued";
+      id: string;
+      /** The model it waits for. */
+      model: string;
+      /** 1 means next in line. */
+      position: number;
+      estimatedWaitMs: number;
+    }
+  | { type: "delta"; id: string; model: string; content: string; toolCalls: ToolCallDelta[] }
+  | {
+      type: "done";
+      id: string;
+      model: string;
+      finishReason: FinishReason;
+      usage: Usage;
+      resolution: Resolution | undefined;
+    };
+
+export type Capability = "chat" | "vision" | "tools" | "json_mode" | "long_context" | "unspecified";
+
+export interface Model {
+  id: string;
+  aliases: string[];
+  backend: string;
+  contextWindow: number;
+  capabilities: Capability[];
+  roles: string[];
+  ownedBy: string;
+  latencyTier: LatencyTier | "unspecified";
+  costPerMillionTokens: number;
+  available: boolean;
+}
+
+/** `local-model` (a local OpenAI-compatible server or the embedded model) or `assistant-runtime`. */
+export type ExecutionBackend = "local-model" | "assistant-runtime" | (string & {});
+
+/** The record overlaid with the live relay. */
+export type RuntimeStatus = "unpaired" | "reachable" | "offline" | "revoked" | (string & {});
+
+/** A user's own machine, paired with the gateway as a place to run work. */
+export interface PersonalRuntime {
+  /** `lat_…` */
+  latticeId: string;
+  accountId: string;
+  displayName: string;
+  executionBackend: ExecutionBackend;
+  status: RuntimeStatus;
+  createdAt: Date | undefined;
+  updatedAt: Date | undefined;
+  /** The model expression that chats with it: `lattice:personal:<latticeId>`. */
+  model: string;
+}
+
+export interface CreatePersonalRuntimeRequest {
+  displayName: string;
+  executionBackend: ExecutionBackend;
+}
+
+export interface PersonalRuntimePage {
+  runtimes: PersonalRuntime[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
+/** A one-time token that pairs a daemon with a runtime (`lattice-ctl relay connect`). */
+export interface BootstrapToken {
+  latticeId: string;
+  /** `plrt_v1_…`: single use, shown once. */
+  bootstrapToken: string;
+  expiresAt: Date | undefined;
+  /** The pairing command, ready to paste. */
+  command: string;
+}
