@@ -30,8 +30,8 @@ def blas_library(setting: str) -> str | None:
     return setting
 
 
-def reexec_with_blas(setting: str, argv: list[str]) -> None:
-    """Replaces this process with `python -m lattice *argv` preloading the BLAS, when there is one."""
+def reexec_with_blas(setting: str, argv: list[str], module: str = "lattice") -> None:
+    """Replaces this process with `python -m <module> *argv` preloading the BLAS, when there is one."""
     if os.environ.get(PRELOADED_MARK):
         log.info("MLX uses %s (preloaded)", os.environ[PRELOADED_MARK])
         return
@@ -44,4 +44,4 @@ def reexec_with_blas(setting: str, argv: list[str]) -> None:
     env[PRELOADED_MARK] = library
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "lattice", *argv], env)
+    os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)

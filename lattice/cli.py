@@ -1,10 +1,9 @@
-"""The `lattice` command: `serve`, `models`, `resolve`, `--version`."""
+"""The `lattice` command: `serve`, `models`, `resolve`, `keys`, `usage`, `--version`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
@@ -12,9 +11,10 @@ from typing import TypeAlias
 import grpc
 from pydantic import ValidationError
 
-from lattice import __version__
+from lattice import __version__, keys_cli, usage_cli
 from lattice.blas import reexec_with_blas
 from lattice.config import Settings, UnsafeBindError
+from lattice.observability.logs import configure_logging
 from lattice.v1 import common_pb2, resolve_pb2, resolve_pb2_grpc
 
 
@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("models", help="list the models of a running gateway")
     resolve = commands.add_parser("resolve", help="explain which model an expression picks, without running it")
     resolve.add_argument("expression", help='e.g. "role:coder", "a,b,role:fast", "*coder*", "vision"')
+    keys_cli.add_parser(commands)
+    usage_cli.add_parser(commands)
     args = parser.parse_args(argv)
 
     try:
@@ -35,9 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lattice: invalid configuration:\n{error}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(settings.log_level, settings.log_format)
         reexec_with_blas(settings.mlx_blas, sys.argv[1:] if argv is None else argv)
         return _serve(settings, with_shim=not args.no_shim)
+    if args.command == "keys":
+        return keys_cli.run(settings, args)
+    if args.command == "usage":
+        return usage_cli.run(settings, args)
     if args.command == "resolve":
         return asyncio.run(_client_command(settings, lambda stub, md: _resolve(stub, md, args.expression)))
     return asyncio.run(_client_command(settings, _models))

@@ -25,7 +25,7 @@ DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 Capability = Literal["chat", "vision", "tools", "json_mode", "long_context"]
 WeightFormat = Literal["float32", "float16", "quantized"]
 LatencyTier = Literal["fast", "standard", "slow"]
-BackendKind = Literal["mlx", "openai", "anthropic"]
+BackendKind = Literal["mlx", "openai", "anthropic", "relay"]
 
 
 class ModelTraits(BaseModel):
@@ -136,6 +136,45 @@ class Settings(BaseSettings):
         description="When set, every call needs it (`x-api-key` or `Authorization: Bearer`). "
         "Required to bind a non-loopback interface.",
     )
+    require_auth: bool = Field(
+        default=False,
+        description="Every call needs a credential (a developer key, an OAuth token or `api_key`). Off, calls "
+        "without one may chat with the gateway's own models: a single-user gateway on loopback. Implied by `api_key`.",
+    )
+    admin_account: str = Field(default="acct_admin", description="The account `api_key` acts as (it has every scope).")
+    auth_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long a checked developer key is trusted before the store is asked again, so a "
+        "`lattice keys revoke` takes at most this long to bite.",
+    )
+    oauth_issuer: str | None = Field(
+        default=None, description="User-authorized mode: the issuer (`iss`) of OAuth access tokens (JWTs) to accept."
+    )
+    oauth_audience: str | None = Field(default=None, description="The audience (`aud`) those tokens must carry.")
+    oauth_keys_file: pathlib.Path | None = Field(
+        default=None, description="The issuer's public keys: a PEM file or a JWKS document (never fetched)."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="The store: `postgresql://user:pass@host/db`, or unset for SQLite at `<home>/lattice.db`.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="How users reach the REST shim (in the pairing command); default `http://<http_host>:<port>`.",
+    )
+    relay_endpoint: str | None = Field(
+        default=None,
+        description="The gRPC `host:port` daemons dial for the relay; default this server's gRPC address.",
+    )
+    relay_heartbeat_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Relay heartbeat period, both ways; two silent periods mark a runtime offline.",
+    )
+    relay_max_in_flight: int = Field(
+        default=512, gt=0, description="Chats one personal runtime runs at once; more wait in its queue."
+    )
     default_model: str = Field(default=DEFAULT_MODEL_ID, description="What an empty `model` means.")
     models: tuple[ModelProfile, ...] = Field(
         default_factory=_default_models, description="The model registry (TOML `[[models]]`)."
@@ -198,6 +237,92 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest request body (REST) or message (gRPC)."
     )
+    # Swarms (SwarmService): a request may tighten these, never raise them.
+    swarm_max_agents: int = Field(
+        default=8,
+        gt=0,
+        description="Agents (or pipeline steps) one swarm may run; beyond it, 400 `swarm_limit_exceeded`.",
+    )
+    swarm_max_rounds: int = Field(default=5, gt=0, description="Rounds one debate may run.")
+    swarm_max_total_tokens: int = Field(
+        default=65536,
+        gt=0,
+        description="Tokens one swarm may use, estimated before it runs: each of its chats' prompt plus its "
+        "`max_tokens` (`max_tokens_ceiling` when unset), the judge's included.",
+    )
+    swarm_agent_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest one agent of a swarm may take, queueing included; a late agent fails alone.",
+    )
+    swarm_judge_max_tokens: int = Field(
+        default=512, gt=0, description="The `max_tokens` of a swarm's judge or synthesis when the request sets none."
+    )
+    # Limits on what one caller may ask for, enforced by the server for every surface (gRPC, shim, Envoy).
+    max_messages: int = Field(
+        default=1024, gt=0, description="Most messages one chat may carry; beyond it, 400 `too_many_messages`."
+    )
+    max_prompt_chars: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="Most characters of text (and tool-call arguments) in one chat's messages; "
+        "beyond it, 400 `prompt_too_large`.",
+    )
+    max_stream_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Longest a chat may run once admitted, streamed or not; then it ends with 504 "
+        "`stream_duration_exceeded` (an in-band error once the stream has started).",
+    )
+    rate_limit_per_minute: float = Field(
+        default=600.0,
+        ge=0,
+        description="Chats one caller (an API key, else a client address) may start per minute, refilled "
+        "continuously (a token bucket); beyond it, 429 `rate_limited` with Retry-After. 0 turns it off.",
+    )
+    rate_limit_burst: int = Field(
+        default=100, gt=0, description="Chats a caller may start at once before the per-minute rate applies."
+    )
+    max_streams_per_key: int = Field(
+        default=64,
+        gt=0,
+        description="Chats one caller may have running or queued at once, streamed or not; beyond it, "
+        "429 `too_many_streams`.",
+    )
+    request_body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="REST: longest wait for the rest of a request body (a slow client); then 408 `request_timeout`.",
+    )
+    cors_origins: tuple[str, ...] = Field(
+        default=(),
+        description="Browser origins allowed to call the REST shim, exactly (e.g. `https://app.example`; "
+        "as an environment variable, a JSON list). Empty keeps CORS off: browsers refuse cross-origin calls.",
+    )
+    # Operations: logs and metrics.
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Least severe log level kept."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="Log lines as JSON, or coloured for people; `auto` is JSON unless stderr is a TTY."
+    )
+    log_prompts: bool = Field(
+        default=False,
+        description="Log each chat's messages and answer (at info). Off: prompts and completions never reach the logs.",
+    )
+    shim_metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at `GET /metrics` on the REST port (unauthenticated, like `/healthz`; "
+        "no secrets in them). Turn it off when that port is public and scrape `metrics_port` instead.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="When set, Prometheus metrics are also served on this port (`/metrics`), e.g. for a "
+        "gRPC-only gateway (`--no-shim`); 0 picks a free one.",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Interface the metrics port binds.")
 
     @classmethod
     def settings_customise_sources(
@@ -250,11 +375,11 @@ class UnsafeBindError(ValueError):
 
 def check_safe_to_bind(settings: Settings) -> None:
     """Refuse to expose an unauthenticated gateway beyond this machine."""
-    if settings.api_key is not None:
+    if settings.api_key is not None or settings.require_auth:
         return
     for what, host in (("gRPC", settings.grpc_host), ("REST", settings.http_host)):
         if not is_loopback(host):
             raise UnsafeBindError(
                 f"refusing to bind the {what} server to {host!r} without an API key: "
-                "set LATTICE_API_KEY, or bind 127.0.0.1"
+                "set LATTICE_API_KEY (or LATTICE_REQUIRE_AUTH with keys from `lattice keys create`), or bind 127.0.0.1"
             )

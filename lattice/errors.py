@@ -4,11 +4,13 @@
     ├── InvalidArgument               INVALID_ARGUMENT INVALID_ARGUMENT
     │   └── ContextLengthExceeded     INVALID_ARGUMENT CONTEXT_LENGTH_EXCEEDED
     ├── ModelNotFound                 NOT_FOUND        MODEL_NOT_FOUND
+    ├── NotFound                      NOT_FOUND        RUNTIME_NOT_FOUND, API_KEY_NOT_FOUND
     ├── NoModelSatisfies              FAILED_PRECONDITION NO_MODEL_SATISFIES
-    ├── Unauthenticated               UNAUTHENTICATED  API_KEY_MISSING / API_KEY_INVALID
+    ├── Unauthenticated               UNAUTHENTICATED  API_KEY_MISSING / API_KEY_INVALID, BOOTSTRAP_TOKEN_*, …
+    ├── PermissionDenied              PERMISSION_DENIED INSUFFICIENT_SCOPES, RUNTIME_REVOKED
     ├── ResourceExhausted             RESOURCE_EXHAUSTED UPSTREAM_RATE_LIMITED, QUEUE_FULL, QUEUE_TIMEOUT (+ RetryInfo)
     ├── DeadlineExceeded              DEADLINE_EXCEEDED DEADLINE_EXCEEDED
-    ├── BackendUnavailable            UNAVAILABLE      BACKEND_UNAVAILABLE (+ RetryInfo when known)
+    ├── BackendUnavailable            UNAVAILABLE      BACKEND_UNAVAILABLE (+ RetryInfo when known), RUNTIME_UNREACHABLE
     ├── BackendRejected               INVALID_ARGUMENT UPSTREAM_REJECTED
     └── BackendFailed                 INTERNAL         BACKEND_FAILED
 
@@ -69,6 +71,13 @@ class ModelNotFound(LatticeError):
     default_reason = "MODEL_NOT_FOUND"
 
 
+class NotFound(LatticeError):
+    """A record that does not exist, or that the caller may not know exists."""
+
+    code = "NOT_FOUND"
+    default_reason = "NOT_FOUND"
+
+
 class NoModelSatisfies(LatticeError):
     """Models match the expression, but none meets the request's hard constraints."""
 
@@ -79,6 +88,13 @@ class NoModelSatisfies(LatticeError):
 class Unauthenticated(LatticeError):
     code = "UNAUTHENTICATED"
     default_reason = "API_KEY_INVALID"
+
+
+class PermissionDenied(LatticeError):
+    """Authenticated, but not allowed: a missing scope, a revoked runtime."""
+
+    code = "PERMISSION_DENIED"
+    default_reason = "PERMISSION_DENIED"
 
 
 class BackendUnavailable(LatticeError):

@@ -12,8 +12,18 @@ from collections.abc import Iterator
 import uvicorn
 
 from lattice.config import Settings, check_safe_to_bind
-from lattice.server.app import build_gateway, create_server, set_serving
+from lattice.observability.metrics import MetricsServer
+from lattice.server.app import (
+    build_authenticator,
+    build_gateway,
+    build_personal_runtimes,
+    create_server,
+    set_serving,
+)
 from lattice.server.backends.mlx.worker import MlxWorker
+from lattice.server.metering import UsageRecorder
+from lattice.server.store import open_store
+from lattice.server.store.usage import UsageLedger
 from lattice.shim import create_app
 
 log = logging.getLogger("lattice")
@@ -37,12 +47,20 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     check_safe_to_bind(settings)
     # Bind both ports before anything slow, so a taken port is a clear error at once.
     http_socket = _bind_http(settings) if with_shim else None
+    metrics_server = _start_metrics(settings)
+    store = await open_store(settings.database_url, settings.home)
+    personal = build_personal_runtimes(settings, store)
+    usage = UsageRecorder(UsageLedger(store))
+    usage.start()
     worker = MlxWorker()
-    gateway = build_gateway(settings, worker)
+    gateway = build_gateway(settings, worker, personal, usage)
     try:
-        server, port, health_servicer = create_server(settings, gateway)
+        server, port, health_servicer = create_server(settings, gateway, build_authenticator(settings, store))
     except RuntimeError as error:
         raise StartupError(f"cannot listen for gRPC on {settings.grpc_host}:{settings.grpc_port}: {error}") from error
+    bound = settings.model_copy(update={"grpc_port": port})
+    personal.relay_endpoint = settings.relay_endpoint or bound.grpc_target
+    personal.gateway_url = settings.public_url or (_http_url(http_socket).removesuffix("/v1") if http_socket else "")
     await set_serving(health_servicer, False)  # the servicer starts out SERVING
     await server.start()
     log.info("gRPC listening on %s:%d (health NOT_SERVING until the models are loaded)", settings.grpc_host, port)
@@ -50,11 +68,19 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     shim: _EmbeddedUvicorn | None = None
     tasks: list[asyncio.Task[None]] = []
     if http_socket is not None:
-        target = settings.model_copy(update={"grpc_port": port}).grpc_target
-        app = create_app(target, max_body_bytes=settings.max_request_bytes)
+        app = create_app(
+            bound.grpc_target,
+            max_body_bytes=settings.max_request_bytes,
+            body_timeout_seconds=settings.request_body_timeout_seconds,
+            cors_origins=settings.cors_origins,
+            metrics=settings.shim_metrics,
+        )
         # Keep idle connections longer than clients do (the OpenAI SDK pools them): a server that closes
         # first races the client reusing the connection, which then fails with a read error.
-        config = uvicorn.Config(app, log_level="info", lifespan="on", timeout_keep_alive=75)
+        # uvicorn logs through the root logger (JSON or not, with request ids); the shim logs each request itself.
+        config = uvicorn.Config(
+            app, log_level=settings.log_level, log_config=None, access_log=False, lifespan="on", timeout_keep_alive=75
+        )
         shim = _EmbeddedUvicorn(config)
         tasks.append(asyncio.create_task(shim.serve(sockets=[http_socket])))
 
@@ -82,9 +108,27 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
             if task.get_name() == "signal":
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        personal.hub.close_all("the gateway is shutting down")  # relay streams never end by themselves
         await server.stop(SHUTDOWN_GRACE_SECONDS)
         await gateway.close()
+        await usage.close()  # the last batch of usage records, before the store closes
+        await store.close()
         worker.stop()
+        if metrics_server is not None:
+            metrics_server.close()
+
+
+def _start_metrics(settings: Settings) -> MetricsServer | None:
+    if settings.metrics_port is None:
+        return None
+    try:
+        server = MetricsServer(settings.metrics_host, settings.metrics_port)
+    except OSError as error:
+        raise StartupError(
+            f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: {error.strerror}"
+        ) from error
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, server.port)
+    return server
 
 
 def _bind_http(settings: Settings) -> socket.socket:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Optional system packages that make the gateway faster (`make system-packages`; CI runs it):
-#   libopenblas0-pthread: MLX's CPU backend then uses OpenBLAS instead of the reference BLAS its
-#   wheel bundles (lattice/blas.py preloads it): ~10x faster prompts, ~1.5x faster decoding.
+# System packages (`make system-packages`; CI runs it):
+#   libopenblas0-pthread: optional for users; MLX's CPU backend then uses OpenBLAS instead of the
+#   reference BLAS its wheel bundles (lattice/blas.py preloads it): ~10x faster prompts, ~1.5x faster decoding.
+#   postgresql: for the tests, which run the store on PostgreSQL too (scripts/postgres.sh starts a
+#   throwaway server; the package's own service is not used).
 # Idempotent; Debian/Ubuntu only (elsewhere it says so and changes nothing).
 set -euo pipefail
 
-packages=(libopenblas0-pthread)
+packages=(libopenblas0-pthread postgresql)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

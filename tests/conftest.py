@@ -15,7 +15,9 @@ import grpc
 import httpx
 import pytest
 
+from lattice.server.store import Store, open_store
 from tests.gateway_process import REPO, GatewayProcess, free_port, lattice_env, start_gateway
+from tests.postgres_server import fresh_database, postgres_server
 
 API_KEY = "test-key-0123456789"
 
@@ -115,3 +117,20 @@ def envoy(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) -> 
 def keyed_envoy(keyed_gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProcess]:
     """Envoy in front of the gateway that requires API_KEY."""
     yield from _run_envoy(keyed_gateway, tmp_path_factory.mktemp("keyed-envoy"))
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server (scripts/postgres.sh) for a module's tests."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> AsyncIterator[Store]:
+    """An empty store, once on SQLite and once on PostgreSQL: the same queries must hold on both."""
+    url = None if request.param == "sqlite" else await fresh_database(request.getfixturevalue("postgres"))
+    opened = await open_store(url, tmp_path)
+    yield opened
+    await opened.close()
+

@@ -63,7 +63,9 @@ def lattice_env(**overrides: str) -> dict[str, str]:
 
 
 def start_gateway(log_dir: pathlib.Path, **env: str) -> GatewayProcess:
-    grpc_port, http_port = free_port(), free_port()
+    """On free ports, unless `env` names them (to restart a gateway where its clients expect it)."""
+    grpc_port = int(env.pop("LATTICE_GRPC_PORT", "0")) or free_port()
+    http_port = int(env.pop("LATTICE_HTTP_PORT", "0")) or free_port()
     log_path = log_dir / f"gateway-{grpc_port}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "lattice", "serve"],

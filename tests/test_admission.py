@@ -72,6 +72,35 @@ async def test_the_queue_is_bounded_and_says_when_to_retry() -> None:
     await asyncio.gather(holder, *waiters)
 
 
+async def test_a_caller_filling_the_queue_gives_way_to_another_caller() -> None:
+    admission = Admission(AdmissionLimits(1, 10, queue_size=3, queue_timeout_seconds=5))
+    release, served = asyncio.Event(), []
+    holder = asyncio.create_task(hold(admission, release))
+    await settle()
+
+    async def request(name: str, caller: str) -> None:
+        async with admission.slot("m", caller=caller):
+            served.append(name)
+            await release.wait()
+
+    flood = [asyncio.create_task(request(f"flood{i}", "flood")) for i in range(3)]
+    await settle()
+    quiet = asyncio.create_task(request("quiet", "quiet"))
+    await settle()
+    # The flood's newest waiting request was refused, with a delay to retry after, to let the quiet one in.
+    with pytest.raises(QueueFull) as caught:
+        await flood[2]
+    assert caught.value.retry_after_seconds is not None
+    assert admission.waiting("m") == 3
+    # With the queue full again, the caller with the most waiting is refused rather than displacing anyone.
+    with pytest.raises(QueueFull):
+        async with admission.slot("m", caller="flood"):
+            pass
+    release.set()
+    await asyncio.gather(holder, flood[0], flood[1], quiet)
+    assert served == ["flood0", "quiet", "flood1"]
+
+
 async def test_retry_after_grows_with_depth_and_follows_the_measured_service_time() -> None:
     now = [0.0]
     admission = Admission(ONE_AT_A_TIME, clock=lambda: now[0])

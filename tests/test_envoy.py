@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2, resolve_pb2, resolve_pb2_grpc
 from tests.conftest import API_KEY, ENVOY_CORS_ORIGIN, EnvoyProcess
 from tests.gateway_process import GatewayProcess
+from tests.personal_runtime_fixtures import create_key
 
 pytestmark = pytest.mark.slow
 
@@ -244,3 +245,42 @@ def test_a_missing_or_wrong_key_is_refused_by_the_gateway(keyed_envoy: EnvoyProc
     wrong = httpx.get(f"{keyed_envoy.url}/v1/models", headers={"x-api-key": "not-the-key"})
     assert wrong.status_code == 401
     assert wrong.json()["details"][0]["reason"] == "API_KEY_INVALID"
+
+
+def test_personal_runtimes_as_rest_match_the_shim(envoy: EnvoyProcess, gateway: GatewayProcess) -> None:
+    """The walkthrough's JSON, through Envoy's transcoding of PersonalRuntimeService, is the shim's."""
+    key = create_key({}, "acct_envoy")
+    body = {"displayName": "through Envoy", "executionBackend": "assistant-runtime"}
+    headers = {"x-api-key": key}
+    via_envoy = httpx.post(f"{envoy.url}/v1/personal-runtimes", json=body, headers=headers, timeout=30)
+    via_shim = httpx.post(f"{gateway.http_url}/v1/personal-runtimes", json=body, headers=headers, timeout=30)
+    assert via_envoy.status_code == via_shim.status_code == 200
+    runtime, twin = via_envoy.json()["runtime"], via_shim.json()["runtime"]
+    assert (
+        set(runtime)
+        == set(twin)
+        == {"latticeId", "accountId", "displayName", "executionBackend", "status", "createdAt", "updatedAt"}
+    )
+    assert (runtime["executionBackend"], runtime["status"], runtime["accountId"]) == (
+        "assistant-runtime",
+        "unpaired",
+        "acct_envoy",
+    )
+    lattice_id = runtime["latticeId"]
+    minted = httpx.post(
+        f"{envoy.url}/v1/personal-runtimes/{lattice_id}/bootstrap-tokens",
+        json={"ttlSeconds": 120},
+        headers=headers,
+        timeout=30,
+    )
+    assert set(minted.json()) == {"latticeId", "bootstrapToken", "expiresAt", "command"}
+    listed = httpx.get(f"{envoy.url}/v1/personal-runtimes", headers=headers, timeout=30).json()
+    assert {r["latticeId"] for r in listed["runtimes"]} == {lattice_id, twin["latticeId"]}
+    revoked = httpx.delete(f"{envoy.url}/v1/personal-runtimes/{lattice_id}", headers=headers, timeout=30)
+    assert revoked.json()["runtime"]["status"] == "revoked"
+    hidden = httpx.get(
+        f"{envoy.url}/v1/personal-runtimes/{lattice_id}",
+        headers={"x-api-key": create_key({}, "acct_other")},
+        timeout=30,
+    )
+    assert hidden.status_code == 404

@@ -142,8 +142,8 @@ async def test_resolve_explains_without_running(channel: grpc.aio.Channel) -> No
         ),
         (
             chat_pb2.ChatRequest(messages=[user("hi")], model="lattice:personal:lat_123"),
-            grpc.StatusCode.NOT_FOUND,
-            "MODEL_NOT_FOUND",
+            grpc.StatusCode.UNAUTHENTICATED,  # a personal runtime answers its own account only
+            "API_KEY_MISSING",
         ),
         (
             chat_pb2.ChatRequest(

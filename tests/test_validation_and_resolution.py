@@ -159,9 +159,11 @@ def test_unknown_model_names_what_exists() -> None:
         resolver(*ALL).resolve("*nothing*")
 
 
-def test_personal_runtimes_are_not_found_until_enabled() -> None:
-    with pytest.raises(ModelNotFound, match="personal runtime"):
-        resolver(*ALL).resolve("lattice:personal:lat_abc")
+def test_personal_runtimes_are_resolved_only_on_their_own() -> None:
+    """The gateway resolves a whole `lattice:personal:<id>` with the caller's account; the registry's
+    resolver only ever sees one inside a longer expression."""
+    with pytest.raises(ModelNotFound, match="name it alone"):
+        resolver(*ALL).resolve("small,lattice:personal:lat_abc")
 
 
 @pytest.mark.parametrize("expression", ["a,,b", "role:", "small+claude-x", "small + "])

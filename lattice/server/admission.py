@@ -4,14 +4,18 @@ Work beyond the caps waits in a per-model queue of at most `queue_size`. When a
 slot frees, the waiting request with the highest priority goes first; among
 equal priorities the caller served longest ago goes first (round-robin between
 callers, FIFO within one), so one caller flooding the queue cannot starve
-another. A full queue or a wait past the queue timeout is refused with a retry
-delay computed from the measured service time and the queue ahead, never a
-constant. A waiter whose deadline passes, or who goes away, leaves the queue.
+another. Nor can it keep others out by filling the queue: when it is full, a
+caller with fewer requests waiting takes the place of the newest request of the
+caller with the most (longest-queue drop), which is refused. A full queue or a
+wait past the queue timeout is refused with a retry delay computed from the
+measured service time and the queue ahead, never a constant. A waiter whose
+deadline passes, or who goes away, leaves the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -19,6 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from lattice.errors import DeadlineExceeded, ResourceExhausted
+from lattice.observability import metrics
 
 PRIORITY_RANGE = range(-10, 11)
 INITIAL_SERVICE_SECONDS = 1.0
@@ -46,6 +51,8 @@ class _Ticket:
     priority: int
     order: int
     granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    refusal: QueueFull | None = None
+    """Set when another caller took this ticket's place in a full queue."""
 
 
 class QueueFull(ResourceExhausted):
@@ -62,11 +69,14 @@ class Admission:
         limits: AdmissionLimits,
         *,
         model_caps: Mapping[str, int] | None = None,
+        prefix_caps: Mapping[str, int] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`model_caps` overrides `limits.max_concurrent_per_model` for some models."""
+        """`model_caps` overrides `limits.max_concurrent_per_model` for some models, `prefix_caps` for
+        every model whose id starts with a prefix (each personal runtime, `lattice:personal:`)."""
         self._limits = limits
         self._caps = dict(model_caps or {})
+        self._prefix_caps = tuple((prefix_caps or {}).items())
         self._clock = clock
         self._running: dict[str, int] = {}
         self._waiting: dict[str, list[_Ticket]] = {}
@@ -87,7 +97,10 @@ class Admission:
         return max(0.1, (ahead + 1) * per_request / self.cap(model))
 
     def cap(self, model: str) -> int:
-        return self._caps.get(model, self._limits.max_concurrent_per_model)
+        cap = self._caps.get(model)
+        if cap is None:
+            cap = next((c for prefix, c in self._prefix_caps if model.startswith(prefix)), None)
+        return cap if cap is not None else self._limits.max_concurrent_per_model
 
     @asynccontextmanager
     async def slot(
@@ -113,9 +126,11 @@ class Admission:
     ) -> None:
         if self._has_room(model) and not self.waiting(model):
             self._start(model, caller)
+            metrics.queue_waited(model, 0.0)
             return
         queue = self._waiting.setdefault(model, [])
-        if len(queue) >= self._limits.queue_size:
+        if len(queue) >= self._limits.queue_size and not self._displace(model, queue, caller, priority):
+            metrics.admission_refused(model, "queue_full")
             raise QueueFull(
                 f"the queue for {model!r} is full ({len(queue)} waiting)",
                 retry_after_seconds=self.retry_after(model),
@@ -123,6 +138,8 @@ class Admission:
             )
         ticket = _Ticket(model, caller, priority, next(self._order))
         queue.append(ticket)
+        self._report(model)
+        enqueued = self._clock()
         if on_queued is not None:
             on_queued(len(queue), self.retry_after(model, ahead=len(queue) - 1))
         timeout = self._limits.queue_timeout_seconds
@@ -131,22 +148,51 @@ class Admission:
         try:
             await asyncio.wait_for(asyncio.shield(ticket.granted), timeout=max(0.0, timeout))
         except TimeoutError:
+            if ticket.refusal is not None:  # displaced in the same instant: it has left the queue
+                raise ticket.refusal from None
             if ticket.granted.done():  # granted in the same instant: keep it
+                metrics.queue_waited(model, self._clock() - enqueued)
                 return
             queue.remove(ticket)
+            self._report(model)
             if deadline is not None and self._clock() >= deadline:
+                metrics.admission_refused(model, "deadline")
                 raise DeadlineExceeded(f"the deadline passed while queued for {model!r}") from None
+            metrics.admission_refused(model, "queue_timeout")
             raise QueueTimeout(
                 f"waited {self._limits.queue_timeout_seconds:g}s in the queue for {model!r}",
                 retry_after_seconds=self.retry_after(model),
                 metadata={"model": model},
             ) from None
-        except BaseException:
-            if ticket.granted.done() and not ticket.granted.cancelled():
+        except BaseException:  # cancelled, or displaced (QueueFull: it has left the queue)
+            if ticket.granted.done() and not ticket.granted.cancelled() and ticket.refusal is None:
                 self._release(model, None)  # granted as we were cancelled: hand the slot on
             elif ticket in queue:
                 queue.remove(ticket)
+                self._report(model)
             raise
+        metrics.queue_waited(model, self._clock() - enqueued)
+
+    def _displace(self, model: str, queue: list[_Ticket], caller: str, priority: int) -> bool:
+        """Makes room in the full `queue` for `caller` by refusing the newest waiting request of the caller
+        with the most waiting, if that is at least two more than `caller` has (so two callers never
+        trade places back and forth) and of no higher priority. False when no request qualifies."""
+        waiting = collections.Counter(t.caller for t in queue)
+        mine = waiting[caller]
+        candidates = [t for t in queue if t.priority <= priority and waiting[t.caller] >= mine + 2]
+        if not candidates:
+            return False
+        victim = max(candidates, key=lambda t: (waiting[t.caller], -t.priority, t.order))
+        queue.remove(victim)
+        metrics.admission_refused(model, "queue_full")
+        victim.refusal = QueueFull(
+            f"the queue for {model!r} is full, and this caller had the most requests waiting in it "
+            f"({waiting[victim.caller]}): its newest gave way to another caller's",
+            retry_after_seconds=self.retry_after(model),
+            metadata={"model": model},
+        )
+        victim.granted.set_exception(victim.refusal)
+        return True
 
     def _has_room(self, model: str) -> bool:
         total = sum(self._running.values())
@@ -155,9 +201,14 @@ class Admission:
     def _start(self, model: str, caller: str) -> None:
         self._running[model] = self.running(model) + 1
         self._last_served[caller] = next(self._order)
+        self._report(model)
+
+    def _report(self, model: str) -> None:
+        metrics.admission_state(model, running=self.running(model), waiting=self.waiting(model))
 
     def _release(self, model: str, service_seconds: float | None) -> None:
         self._running[model] = self.running(model) - 1
+        self._report(model)
         if service_seconds is not None:
             previous = self._service_seconds.get(model)
             self._service_seconds[model] = (

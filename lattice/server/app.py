@@ -8,27 +8,89 @@ from grpc_reflection.v1alpha import reflection
 
 from lattice.config import Settings, Upstream
 from lattice.server.admission import Admission, AdmissionLimits
-from lattice.server.auth import ApiKeyInterceptor
+from lattice.server.auth import AuthInterceptor
+from lattice.server.authenticator import Authenticator
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.backends.mlx.backend import MlxBackend
 from lattice.server.backends.mlx.residency import Residency
 from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.backends.upstream.openai import OpenAIUpstream
 from lattice.server.gateway import Gateway
+from lattice.server.limits import RequestLimits
+from lattice.server.metering import UsageRecorder
+from lattice.server.oauth import OAuthVerifier
+from lattice.server.observability import ObservabilityInterceptor
+from lattice.server.personal_runtimes import PersonalRuntimes
 from lattice.server.profiles import discovered_profile
 from lattice.server.registry import ModelRegistry, RegisteredModel
+from lattice.server.relay import PERSONAL_PREFIX
+from lattice.server.relay.hub import RelayHub
+from lattice.server.relay.sealing import load_or_create_key
 from lattice.server.resolver import Resolver
 from lattice.server.services.chat import ChatServicer
+from lattice.server.services.personal_runtimes import PersonalRuntimeServicer
+from lattice.server.services.relay import RelayServicer
 from lattice.server.services.resolve import ResolveServicer
-from lattice.v1 import chat_pb2, chat_pb2_grpc, resolve_pb2, resolve_pb2_grpc
+from lattice.server.services.swarm import SwarmServicer
+from lattice.server.services.usage import UsageServicer
+from lattice.server.store import Store
+from lattice.server.store.accounts import ApiKeys
+from lattice.server.store.runtimes import RuntimeRecords
+from lattice.server.swarm.gateway_agents import SwarmConfig
+from lattice.v1 import (
+    chat_pb2,
+    chat_pb2_grpc,
+    personal_runtime_pb2,
+    personal_runtime_pb2_grpc,
+    relay_pb2,
+    relay_pb2_grpc,
+    resolve_pb2,
+    resolve_pb2_grpc,
+    swarm_pb2,
+    swarm_pb2_grpc,
+    usage_pb2,
+    usage_pb2_grpc,
+)
+
+RELAY_MIN_PING_INTERVAL_MS = 10_000
 
 SERVICE_NAMES = (
     chat_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name,
     resolve_pb2.DESCRIPTOR.services_by_name["ResolveService"].full_name,
+    swarm_pb2.DESCRIPTOR.services_by_name["SwarmService"].full_name,
+    personal_runtime_pb2.DESCRIPTOR.services_by_name["PersonalRuntimeService"].full_name,
+    relay_pb2.DESCRIPTOR.services_by_name["RelayService"].full_name,
+    usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
 )
 
 
-def build_gateway(settings: Settings, worker: MlxWorker) -> Gateway:
+def build_personal_runtimes(settings: Settings, store: Store) -> PersonalRuntimes:
+    """Runtime records and the relay hub; the addresses are filled in once the servers are bound."""
+    hub = RelayHub(load_or_create_key(settings.home / "relay.key"), settings.relay_heartbeat_seconds)
+    return PersonalRuntimes(RuntimeRecords(store), hub)
+
+
+def build_authenticator(settings: Settings, store: Store) -> Authenticator:
+    oauth = None
+    if settings.oauth_issuer and settings.oauth_keys_file:
+        oauth = OAuthVerifier(settings.oauth_issuer, settings.oauth_keys_file, settings.oauth_audience)
+    return Authenticator(
+        static_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        admin_account=settings.admin_account,
+        keys=ApiKeys(store),
+        runtimes=RuntimeRecords(store),
+        oauth=oauth,
+        allow_anonymous=settings.api_key is None and not settings.require_auth,
+        cache_seconds=settings.auth_cache_seconds,
+    )
+
+
+def build_gateway(
+    settings: Settings,
+    worker: MlxWorker,
+    personal: PersonalRuntimes | None = None,
+    usage: UsageRecorder | None = None,
+) -> Gateway:
     """The registry (configured models, then each upstream's discovered ones), resolver and gateway."""
     upstreams = {u.name: u for u in settings.all_upstreams}
     registry = ModelRegistry([])
@@ -57,7 +119,28 @@ def build_gateway(settings: Settings, worker: MlxWorker) -> Gateway:
     )
     backends = [m.backend for m in configured if m.profile.backend == "mlx"] + list(proxies.values())
     limits = GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling)
-    return Gateway(registry, resolver, limits, backends, _admission(settings))
+    return Gateway(
+        registry,
+        resolver,
+        limits,
+        backends,
+        _admission(settings),
+        personal,
+        request_limits=request_limits(settings),
+        log_prompts=settings.log_prompts,
+        usage=usage,
+    )
+
+
+def request_limits(settings: Settings) -> RequestLimits:
+    return RequestLimits(
+        max_messages=settings.max_messages,
+        max_prompt_chars=settings.max_prompt_chars,
+        max_stream_seconds=settings.max_stream_seconds,
+        rate_per_minute=settings.rate_limit_per_minute,
+        burst=settings.rate_limit_burst,
+        max_streams_per_caller=settings.max_streams_per_key,
+    )
 
 
 def _admission(settings: Settings) -> Admission:
@@ -71,7 +154,7 @@ def _admission(settings: Settings) -> Admission:
         queue_size=settings.queue_size,
         queue_timeout_seconds=settings.queue_timeout_seconds,
     )
-    return Admission(limits, model_caps=caps)
+    return Admission(limits, model_caps=caps, prefix_caps={PERSONAL_PREFIX: settings.relay_max_in_flight})
 
 
 def _proxy(upstream: Upstream, settings: Settings, registry: ModelRegistry) -> Backend:
@@ -107,18 +190,40 @@ def _proxy(upstream: Upstream, settings: Settings, registry: ModelRegistry) -> B
     return backend
 
 
-def create_server(settings: Settings, gateway: Gateway) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+def create_server(
+    settings: Settings, gateway: Gateway, authenticator: Authenticator
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Builds the server and binds it; returns it with its port (useful when `grpc_port` is 0)."""
-    interceptors = [ApiKeyInterceptor(settings.api_key.get_secret_value())] if settings.api_key else []
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        # First, so that what the others refuse is counted and logged with its request id.
+        ObservabilityInterceptor(),
+        AuthInterceptor(authenticator),
+    ]
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.so_reuseport", 0),
+            # Daemons keep their relay stream alive with pings (lattice/daemon/relay_client.py): allow
+            # them often enough that an idle relay is never answered with GOAWAY too_many_pings.
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", RELAY_MIN_PING_INTERVAL_MS),
         ],
     )
     chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(gateway), server)
     resolve_pb2_grpc.add_ResolveServiceServicer_to_server(ResolveServicer(gateway), server)
+    swarm_pb2_grpc.add_SwarmServiceServicer_to_server(
+        SwarmServicer(gateway, SwarmConfig.from_settings(settings)), server
+    )
+    if gateway.personal is not None:
+        personal_runtime_pb2_grpc.add_PersonalRuntimeServiceServicer_to_server(
+            PersonalRuntimeServicer(gateway.personal), server
+        )
+        relay_pb2_grpc.add_RelayServiceServicer_to_server(
+            RelayServicer(gateway.personal.hub, gateway.personal.records), server
+        )
+    if gateway.usage is not None:
+        usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(gateway.usage), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

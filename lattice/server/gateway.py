@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lattice.errors import BackendUnavailable, ResourceExhausted
+import structlog
+
+from lattice.errors import BackendUnavailable, LatticeError, ModelNotFound, ResourceExhausted
+from lattice.observability import metrics
 from lattice.server.admission import Admission, AdmissionLimits, QueuedCallback
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, ToolCall
+from lattice.server.limits import UNLIMITED as NO_REQUEST_LIMITS
+from lattice.server.limits import CallerLimits, RequestLimits, StreamDurationExceeded, check_request_size
+from lattice.server.principals import Principal
 from lattice.server.registry import ModelRegistry, RegisteredModel
+from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.resolver import Resolution, Resolver
 from lattice.server.tool_calls import ToolCallAssembler
 from lattice.server.validation import validate_chat_request
 
+if TYPE_CHECKING:
+    from lattice.server.metering import UsageRecorder
+    from lattice.server.personal_runtimes import PersonalRuntimes
+
 log = logging.getLogger(__name__)
+prompt_log = structlog.get_logger("lattice.prompts")
 
 FALLBACK_ERRORS = (BackendUnavailable, ResourceExhausted)
 UNLIMITED = AdmissionLimits(
@@ -70,15 +85,60 @@ class ChatStream:
         self._first: GenerationEvent | None = first
         self._rest = rest
         self._resources = resources
+        self._deadline: float | None = None
+        self._answer: list[str] | None = None
+        self.finish: Finish | None = None
+        """Set when the answer is complete."""
+        self.failure: str | None = None
+        """The reason (lower case) the stream failed with, when it did."""
+
+    def _bound(self, *, deadline: float | None, on_close: Callable[[], None], log_answer: bool) -> None:
+        """Ends the stream with `StreamDurationExceeded` at `deadline` (`loop.time()`); `on_close` runs on
+        `aclose`; `log_answer` keeps the text to log it at the end (the operator's `log_prompts`)."""
+        self._deadline = deadline
+        self._resources.callback(on_close)
+        self._answer = [] if log_answer else None
 
     def __aiter__(self) -> ChatStream:
         return self
 
     async def __anext__(self) -> GenerationEvent:
         if self._first is not None:
-            first, self._first = self._first, None
-            return first
-        return await anext(self._rest)
+            event, self._first = self._first, None
+        else:
+            try:
+                event = await self._next()
+            except LatticeError as error:
+                self.failure = error.reason.lower()
+                raise
+        if isinstance(event, Finish):
+            self._finished(event)
+        elif self._answer is not None:
+            self._answer.append(event.text)
+        return event
+
+    async def _next(self) -> GenerationEvent:
+        if self._deadline is None:
+            return await anext(self._rest)
+        # A timer rather than a check per event: a backend that stops sending must be cut off too.
+        timeout = asyncio.timeout_at(self._deadline)
+        try:
+            async with timeout:
+                return await anext(self._rest)
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            metrics.limit_refused("stream_duration")
+            raise StreamDurationExceeded(
+                f"the answer from {self.resolution.model!r} ran past the gateway's limit on one chat's duration"
+            ) from None
+
+    def _finished(self, finish: Finish) -> None:
+        self.finish = finish
+        model = self.resolution.model
+        metrics.chat_finished(model, finish.reason.value, finish.usage.prompt_tokens, finish.usage.completion_tokens)
+        if self._answer is not None:
+            prompt_log.info("chat answer", model=model, answer="".join(self._answer), reason=finish.reason.value)
 
     async def aclose(self) -> None:
         await self._resources.aclose()
@@ -92,13 +152,24 @@ class Gateway:
         limits: GenerationLimits,
         backends: list[Backend] | None = None,
         admission: Admission | None = None,
+        personal: PersonalRuntimes | None = None,
+        *,
+        request_limits: RequestLimits = NO_REQUEST_LIMITS,
+        log_prompts: bool = False,
+        usage: UsageRecorder | None = None,
     ) -> None:
         """`backends` are started and closed with the gateway; by default, those of the registry's models.
-        Without `admission`, nothing is queued or refused for capacity."""
+        Without `admission`, nothing is queued or refused for capacity. Without `personal`,
+        `lattice:personal:` models do not exist."""
+        self.personal = personal
         self._registry = registry
         self._resolver = resolver
         self._limits = limits
         self._admission = admission or Admission(UNLIMITED)
+        self._request_limits = request_limits
+        self._callers = CallerLimits(request_limits)
+        self._log_prompts = log_prompts
+        self.usage = usage
         self._backends = (
             backends if backends is not None else list({id(m.backend): m.backend for m in registry}.values())
         )
@@ -119,11 +190,52 @@ class Gateway:
     def resolve(self, expression: str, request: ChatRequest | None = None) -> Resolution:
         return self._resolver.resolve(expression, request)
 
-    async def open_chat(self, request: ChatRequest, on_queued: QueueListener | None = None) -> ChatStream:
+    async def open_chat(
+        self, request: ChatRequest, on_queued: QueueListener | None = None, principal: Principal | None = None
+    ) -> ChatStream:
+        """Checks the request and its caller against the limits, then starts it (`_start_chat`). The
+        chat counts as one of its caller's streams until it is closed, and is cut off after
+        `max_stream_seconds`."""
+        arrived = time.monotonic()
+        limits = self._request_limits
+        check_request_size(request, limits)
+        self._callers.take(request.caller)
+        release = self._callers.open_stream(request.caller)
+        try:
+            if self._log_prompts:
+                messages = [{"role": m.role.value, "text": m.text} for m in request.messages]
+                prompt_log.info("chat prompt", model=request.model, messages=messages)
+            chat = await self._start_chat(request, on_queued, principal)
+        except BaseException as error:
+            release()
+            if self.usage is not None:
+                outcome = error.reason.lower() if isinstance(error, LatticeError) else "cancelled"
+                self.usage.record(principal, request.model, None, arrived=arrived, finish=None, outcome=outcome)
+            raise
+        metrics.first_token(chat.resolution.model, time.monotonic() - arrived)
+        deadline = None
+        if math.isfinite(limits.max_stream_seconds):
+            deadline = asyncio.get_running_loop().time() + limits.max_stream_seconds
+
+        def closed() -> None:
+            release()
+            if self.usage is not None:
+                outcome = "ok" if chat.finish else chat.failure or "cancelled"
+                self.usage.record(
+                    principal, request.model, chat.resolution, arrived=arrived, finish=chat.finish, outcome=outcome
+                )
+
+        chat._bound(deadline=deadline, on_close=closed, log_answer=self._log_prompts)
+        return chat
+
+    async def _start_chat(
+        self, request: ChatRequest, on_queued: QueueListener | None, principal: Principal | None
+    ) -> ChatStream:
         """Validates, resolves and starts generation, falling back to the next candidate while
-        a backend fails before its first event. After that there is no silent switch."""
+        a backend fails before its first event. After that there is no silent switch.
+        `principal` is who asks: personal runtimes answer only their own account."""
         validate_chat_request(request, max_tokens_ceiling=self._limits.max_tokens_ceiling)
-        resolution: Resolution | None = self._resolver.resolve(request.model, request)
+        resolution: Resolution | None = await self.resolve_for(request.model, request, principal)
         while resolution is not None:
             resources = AsyncExitStack()
             try:
@@ -153,8 +265,18 @@ class Gateway:
             return ChatStream(resolution, first, events, resources)
         raise AssertionError("unreachable")
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        chat = await self.open_chat(request)
+    async def resolve_for(
+        self, expression: str, request: ChatRequest | None, principal: Principal | None
+    ) -> Resolution:
+        """`resolve`, personal runtimes included: those need the caller's account and the store."""
+        if expression.startswith(PERSONAL_PREFIX):
+            if self.personal is None:
+                raise ModelNotFound("personal runtimes are not enabled here", metadata={"model": expression})
+            return await self.personal.resolve(expression, principal)
+        return self._resolver.resolve(expression, request)
+
+    async def complete(self, request: ChatRequest, principal: Principal | None = None) -> Completion:
+        chat = await self.open_chat(request, principal=principal)
         parts: list[str] = []
         tool_calls = ToolCallAssembler()
         async with aclosing(chat):

@@ -171,8 +171,10 @@ class Resolver:
             case Wildcard(pattern):
                 return [m for m in self._registry if fnmatch.fnmatchcase(m.id.lower(), pattern.lower())]
             case PersonalRuntime(lattice_id):
+                # The gateway resolves a whole `lattice:personal:<id>` itself (it needs the caller);
+                # here it can only be part of a longer expression.
                 raise ModelNotFound(
-                    f"personal runtime {lattice_id!r} not found: personal runtimes are not enabled on this gateway",
+                    f"personal runtime {lattice_id!r}: name it alone as the model, not in a list or with other terms",
                     metadata={"model": f"lattice:personal:{lattice_id}"},
                 )
             case AnyModel():

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lattice import __version__
-from lattice.shim import errors
+from lattice.observability.metrics import exposition
+from lattice.shim import errors, openapi, personal_runtime_routes, proto_json, swarm_routes, usage_routes
+from lattice.shim.middleware import BodyTimeout, RequestContext, SecurityHeaders
 from lattice.shim.routes import router
 from lattice.shim.upstream import Upstream
+from lattice.wire import MODEL_METADATA_KEY
 
 
-def create_app(grpc_target: str, *, max_body_bytes: int = 4 * 1024 * 1024) -> FastAPI:
-    """The shim, talking to the gRPC server at `grpc_target` (`host:port`)."""
+def create_app(
+    grpc_target: str,
+    *,
+    max_body_bytes: int = 4 * 1024 * 1024,
+    body_timeout_seconds: float = 30.0,
+    cors_origins: Sequence[str] = (),
+    metrics: bool = True,
+) -> FastAPI:
+    """The shim, talking to the gRPC server at `grpc_target` (`host:port`). Browsers may call it from
+    `cors_origins` only; `metrics` serves the process's Prometheus metrics at `/metrics`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -28,12 +41,47 @@ def create_app(grpc_target: str, *, max_body_bytes: int = 4 * 1024 * 1024) -> Fa
             app.state.upstream = Upstream(channel)
             yield
 
-    app = FastAPI(title="Lattice OpenAI-compatible shim", version=__version__, lifespan=lifespan)
+    # No /docs or /redoc: their pages load scripts from a CDN, which the strict CSP (and no internet) forbid.
+    app = FastAPI(
+        title="Lattice OpenAI-compatible shim",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.include_router(router)
+    app.include_router(personal_runtime_routes.router)
+    app.include_router(usage_routes.router)
+    app.include_router(swarm_routes.router)
+    app.add_exception_handler(proto_json.InvalidBody, proto_json.invalid_body)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(grpc.aio.AioRpcError, _grpc_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(UnicodeEncodeError, _not_unicode)  # type: ignore[arg-type]
+    if metrics:
+        app.add_api_route(
+            "/metrics",
+            _metrics,
+            methods=["GET"],
+            response_class=PlainTextResponse,
+            summary="Prometheus metrics of the gateway process (gRPC server and shim)",
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        )
+    openapi.install(app)
+    # The last added runs first: security headers on everything, then the request id and the last-resort 500.
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyTimeout, seconds=body_timeout_seconds)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["*"],
+            expose_headers=["x-request-id", MODEL_METADATA_KEY, "retry-after"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContext)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -58,10 +106,34 @@ async def _grpc_error(_request: Request, exc: grpc.aio.AioRpcError) -> JSONRespo
     return JSONResponse(error.body, error.status, headers=error.headers)
 
 
-async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-    # Starlette logs the traceback; the caller gets the envelope, never the trace.
-    body = errors.envelope("internal error in the REST shim", type_="server_error", code="internal")
-    return JSONResponse(body, 500)
+# Statuses Starlette and the middleware raise themselves → OpenAI's (type, code).
+_HTTP_ERRORS = {
+    400: ("invalid_request_error", "invalid_request"),
+    404: ("invalid_request_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    408: ("invalid_request_error", "request_timeout"),
+    413: ("invalid_request_error", "request_too_large"),
+}
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    type_, code = _HTTP_ERRORS.get(exc.status_code, ("invalid_request_error", "invalid_request"))
+    message = str(exc.detail)
+    if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
+        message = f"Invalid URL ({request.method} {request.url.path})"  # what OpenAI says
+    body = errors.envelope(message, type_=type_, code=getattr(exc, "code", code), param=getattr(exc, "param", None))
+    return JSONResponse(body, exc.status_code, headers=exc.headers)
+
+
+async def _not_unicode(_request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
+    # JSON may escape half of a surrogate pair (\ud800); no UTF-8 text, and so no protobuf string, holds one.
+    message = "the body holds text that is not valid Unicode (an unpaired surrogate escape such as \\ud800)"
+    return JSONResponse(errors.envelope(message, type_="invalid_request_error", code="invalid_argument"), 400)
+
+
+async def _metrics() -> Response:
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
 
 
 class BodySizeLimit:
@@ -86,7 +158,7 @@ class BodySizeLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise _BodyTooLarge
+                raise _BodyTooLarge(self.max_bytes)
             return message
 
         try:
@@ -103,5 +175,7 @@ class BodySizeLimit:
         await JSONResponse(body, 413)(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    # An HTTPException, so FastAPI's body parsing lets it through to the envelope handler as a 413.
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than {max_bytes} bytes")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from lattice.v1 import chat_pb2_grpc, resolve_pb2_grpc
+from lattice.observability.logs import REQUEST_ID_KEY, current_request_id
+from lattice.v1 import chat_pb2_grpc, personal_runtime_pb2_grpc, resolve_pb2_grpc, swarm_pb2_grpc, usage_pb2_grpc
 
 # Credentials for the server to check, and Lattice's per-request hints.
 CLIENT_ADDRESS_KEY = "x-forwarded-for"
@@ -23,6 +25,9 @@ class Upstream:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.chat = chat_pb2_grpc.ChatServiceStub(channel)
         self.resolve = resolve_pb2_grpc.ResolveServiceStub(channel)
+        self.personal_runtimes = personal_runtime_pb2_grpc.PersonalRuntimeServiceStub(channel)
+        self.swarm = swarm_pb2_grpc.SwarmServiceStub(channel)
+        self.usage = usage_pb2_grpc.UsageServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
 
     async def serving(self) -> bool:
@@ -33,7 +38,24 @@ class Upstream:
 
 def call_metadata(request: Request) -> tuple[tuple[str, str], ...]:
     """The caller's credentials and hints, passed to the server as metadata (the shim checks nothing),
-    and the client's address, so the server can be fair between the shim's callers."""
-    forwarded = tuple((h, request.headers[h]) for h in FORWARDED_HEADERS if h in request.headers)
+    the client's address, so the server can be fair between the shim's callers, and the request id."""
+    forwarded = tuple((h, _forwardable(h, request.headers[h])) for h in FORWARDED_HEADERS if h in request.headers)
     client = ((CLIENT_ADDRESS_KEY, request.client.host),) if request.client else ()
-    return forwarded + client
+    request_id = current_request_id()
+    return forwarded + client + (((REQUEST_ID_KEY, request_id),) if request_id else ())
+
+
+class UnforwardableHeader(HTTPException):
+    """A header value gRPC metadata cannot carry; an HTTPException so the envelope handler answers it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(400, f"the {name} header may hold only printable ASCII characters")
+        self.code = "invalid_header"
+        self.param = name
+
+
+def _forwardable(name: str, value: str) -> str:
+    # HTTP allows tabs and bytes above 0x7f in a value; gRPC metadata does not, and would fail the call.
+    if not all(" " <= c <= "~" for c in value):
+        raise UnforwardableHeader(name)
+    return value

@@ -1,4 +1,5 @@
 """The gateway's side of the relay: connected daemons, work dispatched down their streams."""
 
-PERSONAL_PREFIX = "lattice:personal:"
-"""Model expressions that name a personal runtime: `lattice:personal:<latticeId>`."""
+from lattice.server.expressions import PERSONAL_RUNTIME_PREFIX as PERSONAL_PREFIX
+
+__all__ = ["PERSONAL_PREFIX"]

@@ -14,6 +14,7 @@ import grpc
 
 from lattice.errors import LatticeError
 from lattice.server import chat as domain
+from lattice.server.auth import current_principal
 from lattice.server.credentials import caller_identity
 from lattice.server.gateway import ChatStream, Gateway, Queued
 from lattice.server.services import convert
@@ -30,7 +31,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
         async with grpc_errors(context):
-            completion = await self._gateway.complete(_domain_request(request, context))
+            completion = await self._gateway.complete(_domain_request(request, context), current_principal())
             await context.send_initial_metadata(((MODEL_METADATA_KEY, completion.resolution.model),))
             return chat_pb2.ChatResponse(
                 id=_completion_id(),
@@ -89,7 +90,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 async def _open_reporting_queue(gateway: Gateway, request: domain.ChatRequest) -> AsyncIterator[Queued | ChatStream]:
     """Opens the chat; while it waits in a queue, yields where it stands. The last item is the stream."""
     updates: asyncio.Queue[Queued] = asyncio.Queue()
-    opening = asyncio.ensure_future(gateway.open_chat(request, updates.put_nowait))
+    opening = asyncio.ensure_future(gateway.open_chat(request, updates.put_nowait, current_principal()))
     try:
         while not opening.done():
             update = asyncio.ensure_future(updates.get())
@@ -117,7 +118,7 @@ def _domain_request(request: chat_pb2.ChatRequest, context: Context) -> domain.C
     return convert.chat_request_from_proto(
         request,
         metadata,
-        caller=caller_identity(metadata, context.peer()),
+        caller=caller_identity(metadata, context.peer(), current_principal()),
         deadline=None if remaining is None else time.monotonic() + remaining,
     )
 

@@ -26,6 +26,8 @@ _FINISH = {
     chat.FinishReason.TOOL_CALLS: common_pb2.FINISH_REASON_TOOL_CALLS,
     chat.FinishReason.CONTENT_FILTER: common_pb2.FINISH_REASON_CONTENT_FILTER,
 }
+_ROLES_TO_PROTO = {role: value for value, role in _ROLES.items()}
+_FINISH_FROM_PROTO = {value: reason for reason, value in _FINISH.items()}
 _VERDICTS = {
     Verdict.CHOSEN: common_pb2.CANDIDATE_VERDICT_CHOSEN,
     Verdict.OUTRANKED: common_pb2.CANDIDATE_VERDICT_OUTRANKED,
@@ -57,6 +59,16 @@ _RESPONSE_FORMATS: dict[int, Literal["text", "json_object", "json_schema"]] = {
     chat_pb2.ResponseFormat.TYPE_TEXT: "text",
     chat_pb2.ResponseFormat.TYPE_JSON_OBJECT: "json_object",
     chat_pb2.ResponseFormat.TYPE_JSON_SCHEMA: "json_schema",
+}
+_TOOL_CHOICE_MODES_TO_PROTO: dict[str, chat_pb2.ToolChoice.Mode] = {
+    "none": chat_pb2.ToolChoice.MODE_NONE,
+    "auto": chat_pb2.ToolChoice.MODE_AUTO,
+    "required": chat_pb2.ToolChoice.MODE_REQUIRED,
+}
+_RESPONSE_FORMATS_TO_PROTO: dict[str, chat_pb2.ResponseFormat.Type] = {
+    "text": chat_pb2.ResponseFormat.TYPE_TEXT,
+    "json_object": chat_pb2.ResponseFormat.TYPE_JSON_OBJECT,
+    "json_schema": chat_pb2.ResponseFormat.TYPE_JSON_SCHEMA,
 }
 
 LATENCY_TIER_KEY = "x-lattice-latency-tier"
@@ -199,6 +211,55 @@ def usage_to_proto(usage: chat.Usage) -> common_pb2.Usage:
 
 def finish_reason_to_proto(reason: chat.FinishReason) -> common_pb2.FinishReason:
     return _FINISH[reason]
+
+
+def finish_reason_from_proto(reason: common_pb2.FinishReason) -> chat.FinishReason:
+    return _FINISH_FROM_PROTO.get(reason, chat.FinishReason.STOP)
+
+
+def chat_request_to_proto(request: chat.ChatRequest) -> chat_pb2.ChatRequest:
+    """The inverse of `chat_request_from_proto`, for a request the gateway passes on whole (the relay):
+    what the model needs, not the gateway's own hints (tier, priority, caller)."""
+    message = chat_pb2.ChatRequest(
+        model=request.model,
+        messages=[_message_to_proto(m) for m in request.messages],
+        stop=list(request.stop),
+        user=request.user,
+    )
+    if request.max_tokens is not None:
+        message.max_tokens = request.max_tokens
+    message.temperature = request.sampling.temperature
+    message.top_p = request.sampling.top_p
+    if request.sampling.seed is not None:
+        message.seed = request.sampling.seed
+    for tool in request.tools:
+        function = message.tools.add().function
+        function.name, function.description, function.strict = tool.name, tool.description, tool.strict
+        if tool.parameters is not None:
+            json_format.ParseDict(tool.parameters, function.parameters)
+    if request.tool_choice is not None:
+        if request.tool_choice.function_name:
+            message.tool_choice.function_name = request.tool_choice.function_name
+        elif request.tool_choice.mode is not None:
+            message.tool_choice.mode = _TOOL_CHOICE_MODES_TO_PROTO[request.tool_choice.mode]
+    if request.response_format is not None:
+        message.response_format.type = _RESPONSE_FORMATS_TO_PROTO[request.response_format.type]
+        if request.response_format.json_schema is not None:
+            json_format.ParseDict(request.response_format.json_schema, message.response_format.json_schema)
+    return message
+
+
+def _message_to_proto(message: chat.Message) -> common_pb2.Message:
+    proto = common_pb2.Message(role=_ROLES_TO_PROTO[message.role], name=message.name, tool_call_id=message.tool_call_id)
+    for part in message.content:
+        if isinstance(part, chat.TextPart):
+            proto.content.add(text=part.text)
+        else:
+            proto.content.add().image_url.CopyFrom(common_pb2.ImageUrl(url=part.url, detail=part.detail))
+    for call in message.tool_calls:
+        added = proto.tool_calls.add(id=call.id, type="function")
+        added.function.name, added.function.arguments = call.name, call.arguments
+    return proto
 
 
 def model_to_proto(model: RegisteredModel) -> resolve_pb2.Model:

@@ -7,6 +7,7 @@ from typing import Any
 import grpc
 
 from lattice.errors import InvalidArgument
+from lattice.server.auth import current_principal
 from lattice.server.gateway import Gateway
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
@@ -40,7 +41,7 @@ class ResolveServicer(resolve_pb2_grpc.ResolveServiceServicer):
         async with grpc_errors(context):
             metadata = convert.text_metadata(context.invocation_metadata())
             chat = convert.chat_request_from_proto(request.request, metadata) if request.HasField("request") else None
-            resolution = self._gateway.resolve(request.model, chat)
+            resolution = await self._gateway.resolve_for(request.model, chat, current_principal())
             return resolve_pb2.ResolveResponse(resolution=convert.resolution_to_proto(resolution))
         raise AssertionError("grpc_errors aborts")
 

@@ -1,0 +1,83 @@
+"""A small OpenAI-compatible server that answers with the last user message, word by word: the
+"local provider" a personal-runtime daemon calls in tests (`--provider-url`). Its answers say which
+request they belong to, so crossed wires between concurrent work items would show.
+
+A prompt starting with `slow:` streams one word every 0.2 s. `GET /stats` counts streams that
+ended because the client went away: how a test sees a cancellation arrive at the far end.
+
+    python -m tests.echo_upstream PORT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+MODEL = "echo-1"
+app = FastAPI()
+stats = {"started": 0, "completed": 0, "abandoned": 0}
+
+
+@app.get("/v1/models")
+async def models() -> dict[str, Any]:
+    return {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "tests"}]}
+
+
+@app.get("/stats")
+async def get_stats() -> dict[str, int]:
+    return stats
+
+
+@app.post("/v1/chat/completions", response_model=None)
+async def chat(request: Request) -> JSONResponse | StreamingResponse:
+    body = await request.json()
+    prompt = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
+    words = str(prompt).split(" ")
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": prompt}
+        usage = {"prompt_tokens": len(words), "completion_tokens": len(words), "total_tokens": 2 * len(words)}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        return JSONResponse(
+            {"id": "echo", "object": "chat.completion", "model": MODEL, "choices": [choice], "usage": usage}
+        )
+    return StreamingResponse(_stream(words, slow=str(prompt).startswith("slow:")), media_type="text/event-stream")
+
+
+async def _stream(words: list[str], *, slow: bool) -> AsyncIterator[str]:
+    stats["started"] += 1
+    finished = False
+    try:
+        for i, word in enumerate(words):
+            if slow:
+                await asyncio.sleep(0.2)
+            yield _chunk({"content": word if i == 0 else " " + word}, None)
+        yield _chunk({}, "stop", usage={"prompt_tokens": len(words), "completion_tokens": len(words)})
+        yield "data: [DONE]\n\n"
+        finished = True
+    finally:
+        stats["completed" if finished else "abandoned"] += 1
+
+
+def _chunk(delta: dict[str, Any], finish: str | None, usage: dict[str, int] | None = None) -> str:
+    payload: dict[str, Any] = {
+        "id": "echo",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    if usage is not None:
+        payload["usage"] = {**usage, "total_tokens": sum(usage.values())}
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
