@@ -27,7 +27,7 @@ $(NODE_STAMP): package.json package-lock.json
 
 setup: $(STAMP)  ## create .venv and install Lattice with its dev tools
 
-system-packages:  ## optional: OpenBLAS for MLX on Linux CPUs (apt), ~10x faster prompts
+system-packages:  ## apt: OpenBLAS (optional, ~10x faster MLX prompts on Linux) and PostgreSQL (the tests)
 	bash scripts/install-system-packages.sh
 
 clients-setup:  ## install the client toolchains: Go (apt) and clients/typescript (npm ci)
@@ -39,7 +39,7 @@ serve: $(STAMP)  ## run the gateway: gRPC on 127.0.0.1:50051, REST on http://127
 envoy: $(STAMP) $(NODE_STAMP)  ## run Envoy on http://127.0.0.1:8080 (REST, grpc-web, gRPC) in front of the gateway
 	$(BIN)/python envoy/run.py
 
-test: $(STAMP) $(NODE_STAMP) clients-setup  ## run the whole test suite (real model, real processes)
+test: $(STAMP) $(NODE_STAMP) clients-setup system-packages  ## run the whole test suite (real model, real processes)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 test-fast: $(STAMP)  ## unit tests only (no model, no processes)
@@ -83,9 +83,11 @@ $(BENCH_VENVS)/%/.installed: bench/requirements-%.txt
 	$(BENCH_VENVS)/$*/bin/pip install --quiet -r $<
 	touch $@
 
-bench: $(BENCH_STAMP) $(BENCH_VENVS)/litellm/.installed $(BENCH_VENVS)/local-lattice/.installed  ## benchmarks: gateway overhead (vs LiteLLM, Local Lattice), MLX throughput (vs mlx_lm.server)
+bench: $(BENCH_STAMP) $(BENCH_VENVS)/litellm/.installed $(BENCH_VENVS)/local-lattice/.installed  ## benchmarks: gateway overhead (vs LiteLLM, Local Lattice), MLX throughput (vs mlx_lm.server), relay (vs long polling), admission under overload
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.gateway_overhead
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.mlx_throughput
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.admission_overload
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.relay
 
 clean:  ## remove the venv, node_modules and build output (not the model cache)
 	rm -rf $(VENV) node_modules build clients/typescript/node_modules clients/typescript/dist
