@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -249,7 +250,9 @@ def test_a_missing_or_wrong_key_is_refused_by_the_gateway(keyed_envoy: EnvoyProc
 
 def test_personal_runtimes_as_rest_match_the_shim(envoy: EnvoyProcess, gateway: GatewayProcess) -> None:
     """The walkthrough's JSON, through Envoy's transcoding of PersonalRuntimeService, is the shim's."""
-    key = create_key({}, "acct_envoy")
+    # The session gateway's store lives in build/test-home across runs: an account of this run's own.
+    account = f"acct_envoy_{uuid.uuid4().hex[:8]}"
+    key = create_key({}, account)
     body = {"displayName": "through Envoy", "executionBackend": "assistant-runtime"}
     headers = {"x-api-key": key}
     via_envoy = httpx.post(f"{envoy.url}/v1/personal-runtimes", json=body, headers=headers, timeout=30)
@@ -264,7 +267,7 @@ def test_personal_runtimes_as_rest_match_the_shim(envoy: EnvoyProcess, gateway: 
     assert (runtime["executionBackend"], runtime["status"], runtime["accountId"]) == (
         "assistant-runtime",
         "unpaired",
-        "acct_envoy",
+        account,
     )
     lattice_id = runtime["latticeId"]
     minted = httpx.post(
