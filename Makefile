@@ -27,7 +27,7 @@ $(NODE_STAMP): package.json package-lock.json
 
 setup: $(STAMP)  ## create .venv and install Lattice with its dev tools
 
-system-packages:  ## apt: OpenBLAS (optional, ~10x faster MLX prompts on Linux) and PostgreSQL (the tests)
+system-packages:  ## apt: OpenBLAS (optional, ~10x faster MLX prompts on Linux), PostgreSQL and Chromium (the tests)
 	bash scripts/install-system-packages.sh
 
 clients-setup:  ## install the client toolchains: Go (apt) and clients/typescript (npm ci)

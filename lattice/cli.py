@@ -15,7 +15,7 @@ from lattice import __version__, keys_cli, usage_cli
 from lattice.blas import reexec_with_blas
 from lattice.config import Settings, UnsafeBindError
 from lattice.observability.logs import configure_logging
-from lattice.v1 import common_pb2, resolve_pb2, resolve_pb2_grpc
+from lattice.v1 import common_pb2, operations_pb2, operations_pb2_grpc, resolve_pb2, resolve_pb2_grpc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server and the REST shim")
     serve.add_argument("--no-shim", action="store_true", help="run the gRPC server only")
-    commands.add_parser("models", help="list the models of a running gateway")
+    commands.add_parser("models", help="list the models of a running gateway, with their state and queues")
     resolve = commands.add_parser("resolve", help="explain which model an expression picks, without running it")
     resolve.add_argument("expression", help='e.g. "role:coder", "a,b,role:fast", "*coder*", "vision"')
     keys_cli.add_parser(commands)
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "usage":
         return usage_cli.run(settings, args)
     if args.command == "resolve":
-        return asyncio.run(_client_command(settings, lambda stub, md: _resolve(stub, md, args.expression)))
+        return asyncio.run(_client_command(settings, lambda channel, md: _resolve(channel, md, args.expression)))
     return asyncio.run(_client_command(settings, _models))
 
 
@@ -61,32 +61,52 @@ def _serve(settings: Settings, *, with_shim: bool) -> int:
 
 
 Metadata = tuple[tuple[str, str], ...]
-# The async stub type exists in the generated stubs only, so these aliases stay strings.
-Command: TypeAlias = "Callable[[resolve_pb2_grpc.ResolveServiceAsyncStub, Metadata], Awaitable[int]]"
+Command: TypeAlias = Callable[[grpc.aio.Channel, Metadata], Awaitable[int]]
 
 
 async def _client_command(settings: Settings, command: Command) -> int:
     """Runs `command` against the gateway the settings point at; a gRPC error is one line on stderr."""
     metadata = (("x-api-key", settings.api_key.get_secret_value()),) if settings.api_key else ()
     async with grpc.aio.insecure_channel(settings.grpc_target) as channel:
-        stub: resolve_pb2_grpc.ResolveServiceAsyncStub = resolve_pb2_grpc.ResolveServiceStub(channel)
         try:
-            return await command(stub, metadata)
+            return await command(channel, metadata)
         except grpc.aio.AioRpcError as error:
             print(f"lattice: {settings.grpc_target}: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1
 
 
-async def _models(stub: resolve_pb2_grpc.ResolveServiceAsyncStub, metadata: Metadata) -> int:
+async def _models(channel: grpc.aio.Channel, metadata: Metadata) -> int:
+    """One line per model; with its state (`resident`, `loading`, …), slots in use and queue from the
+    dashboard's snapshot, so a model still loading says so."""
+    stub: resolve_pb2_grpc.ResolveServiceAsyncStub = resolve_pb2_grpc.ResolveServiceStub(channel)
     reply = await stub.ListModels(resolve_pb2.ListModelsRequest(), metadata=metadata, timeout=10)
+    states = await _model_states(channel, metadata)
     for model in reply.models:
         roles = ",".join(model.roles) or "-"
         state = "" if model.available else "\tunavailable"
+        live = states.get(model.id)
+        if live is not None:
+            state += f"\tstate={live.state}\trunning={live.running}/{live.max_concurrency}\tqueued={live.queued}"
         print(f"{model.id}\t{model.backend}\tcontext={model.context_window}\troles={roles}{state}")
     return 0
 
 
-async def _resolve(stub: resolve_pb2_grpc.ResolveServiceAsyncStub, metadata: Metadata, expression: str) -> int:
+async def _model_states(channel: grpc.aio.Channel, metadata: Metadata) -> dict[str, operations_pb2.ModelState]:
+    """Each model's live state; none from a gateway without the operations service."""
+    operations: operations_pb2_grpc.OperationsServiceAsyncStub = operations_pb2_grpc.OperationsServiceStub(channel)
+    try:
+        snapshot = await operations.GetDashboard(
+            operations_pb2.GetDashboardRequest(recent_limit=1), metadata=metadata, timeout=10
+        )
+    except grpc.aio.AioRpcError as error:
+        if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+            return {}
+        raise
+    return {entry.model.id: entry for entry in snapshot.models}
+
+
+async def _resolve(channel: grpc.aio.Channel, metadata: Metadata, expression: str) -> int:
+    stub: resolve_pb2_grpc.ResolveServiceAsyncStub = resolve_pb2_grpc.ResolveServiceStub(channel)
     reply = await stub.Resolve(resolve_pb2.ResolveRequest(model=expression), metadata=metadata, timeout=10)
     resolution = reply.resolution
     escalated = " (escalated)" if resolution.escalated else ""

@@ -145,8 +145,8 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         default=2.0,
         ge=0,
-        description="How long a checked developer key is trusted before the store is asked again, so a "
-        "`lattice keys revoke` takes at most this long to bite.",
+        description="How long a checked developer key, and a personal runtime's record for chats, is trusted "
+        "before the store is asked again, so a `lattice keys revoke` takes at most this long to bite.",
     )
     oauth_issuer: str | None = Field(
         default=None, description="User-authorized mode: the issuer (`iss`) of OAuth access tokens (JWTs) to accept."
@@ -323,6 +323,17 @@ class Settings(BaseSettings):
         "gRPC-only gateway (`--no-shim`); 0 picks a free one.",
     )
     metrics_host: str = Field(default="127.0.0.1", description="Interface the metrics port binds.")
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        default="none",
+        description="OpenTelemetry tracing of the shim, the gRPC server, the gateway's steps and the relay: "
+        "`console` prints each span as a JSON line on stdout, `otlp` sends them to a collector "
+        "(`otel_endpoint`). `none` loads nothing of OpenTelemetry. The daemon (`lattice-daemon`) reads it too.",
+    )
+    otel_endpoint: str | None = Field(
+        default=None,
+        description="The OTLP/gRPC collector `otlp` sends spans to, e.g. `http://127.0.0.1:4317`; unset uses "
+        "`OTEL_EXPORTER_OTLP_ENDPOINT`, else `localhost:4317`.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from lattice.config import Settings, check_safe_to_bind
+from lattice.observability import tracing
 from lattice.observability.metrics import MetricsServer
 from lattice.server.app import (
     build_authenticator,
@@ -45,6 +46,11 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     check_safe_to_bind(settings)
+    # Before the servers are built: their interceptors and middleware are installed only when it is on.
+    try:
+        tracing.configure(settings.otel_exporter, endpoint=settings.otel_endpoint)
+    except tracing.TracingUnavailable as error:
+        raise StartupError(str(error)) from error
     # Bind both ports before anything slow, so a taken port is a clear error at once.
     http_socket = _bind_http(settings) if with_shim else None
     metrics_server = _start_metrics(settings)
@@ -116,6 +122,7 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
         worker.stop()
         if metrics_server is not None:
             metrics_server.close()
+        tracing.shutdown()  # the last spans exported
 
 
 def _start_metrics(settings: Settings) -> MetricsServer | None:

@@ -30,6 +30,7 @@ def test_models_lists_the_running_gateways_models(gateway: GatewayProcess) -> No
     done = lattice("models", LATTICE_GRPC_PORT=str(gateway.grpc_port))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("smollm2-135m-instruct\tmlx\tcontext=8192")
+    assert "\tstate=resident\trunning=0/8\tqueued=0" in done.stdout  # the pinned default model, idle
 
 
 def test_models_without_a_gateway_says_so() -> None:

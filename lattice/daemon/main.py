@@ -18,6 +18,8 @@ from lattice.daemon import config as daemon_config
 from lattice.daemon.executor import Executor
 from lattice.daemon.relay_client import Refused, RelayClient
 from lattice.daemon.state import StateFile, pid_path
+from lattice.observability import tracing
+from lattice.observability.logs import configure_logging
 
 EXIT_REFUSED = 3
 log = logging.getLogger("lattice.daemon")
@@ -40,7 +42,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    # JSON lines in daemon.log (readable ones in a terminal), each work item's with the gateway's request id.
+    configure_logging(settings.log_level, settings.log_format)
     home = daemon_config.ctl_home()
     try:
         config = daemon_config.load(home)
@@ -48,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lattice-daemon: {error}", file=sys.stderr)
         return 2
     provider_url = args.provider_url if args.provider_url is not None else config.provider_url
-    settings = Settings()
     if not provider_url:
         reexec_with_blas(settings.mlx_blas, sys.argv[1:] if argv is None else argv, module="lattice.daemon.main")
     executor = Executor(
@@ -56,7 +59,15 @@ def main(argv: list[str] | None = None) -> int:
         provider_url=provider_url,
         provider_model=args.provider_model if args.provider_model is not None else config.provider_model,
     )
-    return asyncio.run(_run(home, config, executor, args.max_backoff_seconds))
+    try:
+        tracing.configure(settings.otel_exporter, endpoint=settings.otel_endpoint, service_name="lattice-daemon")
+    except tracing.TracingUnavailable as error:
+        print(f"lattice-daemon: {error}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(home, config, executor, args.max_backoff_seconds))
+    finally:
+        tracing.shutdown()
 
 
 async def _run(home: pathlib.Path, config: daemon_config.DaemonConfig, executor: Executor, max_backoff: float) -> int:

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
+import structlog
 from google.protobuf import timestamp_pb2
 from nacl.public import PrivateKey
 
@@ -21,12 +22,14 @@ from lattice.daemon.config import DaemonConfig
 from lattice.daemon.executor import Executor
 from lattice.daemon.state import StateFile
 from lattice.errors import LatticeError
+from lattice.observability import logs, tracing
 from lattice.server.chat import Delta
 from lattice.server.relay.sealing import open_sealed, seal
 from lattice.server.services.convert import chat_request_from_proto, finish_reason_to_proto, usage_to_proto
 from lattice.v1 import relay_pb2, relay_pb2_grpc
 
 log = logging.getLogger("lattice.daemon")
+work_log = structlog.get_logger("lattice.daemon.work")
 
 # HTTP/2 pings keep NATs and proxies from dropping an idle relay; the gateway allows one per 10 s.
 CHANNEL_OPTIONS = (
@@ -155,19 +158,40 @@ class RelayClient:
             payload = open_sealed(
                 item.sealed_payload, self._key, relay_pb2.WorkPayload, lattice_id=lattice_id, work_id=work_id
             )
-            request = chat_request_from_proto(payload.request)
-            async with contextlib.aclosing(self._executor.stream(request)) as events:
-                async for event in events:
-                    if isinstance(event, Delta):
-                        if event.text:
-                            send(relay_pb2.WorkEvent(delta=event.text))
-                    else:
-                        finish = relay_pb2.WorkFinish(
-                            finish_reason=finish_reason_to_proto(event.reason), usage=usage_to_proto(event.usage)
-                        )
-                        send(relay_pb2.WorkEvent(finish=finish))
         except LatticeError as error:
+            log.warning("work %s refused: %s", work_id, error.message)
             send(relay_pb2.WorkEvent(failure=relay_pb2.WorkFailure(reason=error.reason, message=error.message)))
-        except Exception as error:  # the daemon must answer every work item, whatever broke
-            log.exception("work %s failed", work_id)
-            send(relay_pb2.WorkEvent(failure=relay_pb2.WorkFailure(reason="BACKEND_FAILED", message=str(error))))
+            return
+        # The gateway's request id on every line about this work, and its trace continued here.
+        request_id = logs.request_id_or_new(payload.request_id or None)
+        traced = {"lattice.runtime": lattice_id, "lattice.work_id": work_id}
+        started, outcome = time.monotonic(), "cancelled"
+        with (
+            logs.bound_request_id(request_id, work_id=work_id),
+            tracing.continued("lattice.daemon.work", payload.trace_context, traced) as span,
+        ):
+            try:
+                request = chat_request_from_proto(payload.request)
+                async with contextlib.aclosing(self._executor.stream(request)) as events:
+                    async for event in events:
+                        if isinstance(event, Delta):
+                            if event.text:
+                                send(relay_pb2.WorkEvent(delta=event.text))
+                        else:
+                            finish = relay_pb2.WorkFinish(
+                                finish_reason=finish_reason_to_proto(event.reason), usage=usage_to_proto(event.usage)
+                            )
+                            send(relay_pb2.WorkEvent(finish=finish))
+                            outcome = "ok"
+            except LatticeError as error:
+                outcome = error.reason.lower()
+                span.fail(error)
+                send(relay_pb2.WorkEvent(failure=relay_pb2.WorkFailure(reason=error.reason, message=error.message)))
+            except Exception as error:  # the daemon must answer every work item, whatever broke
+                outcome = "backend_failed"
+                span.fail(error)
+                log.exception("work %s failed", work_id)
+                send(relay_pb2.WorkEvent(failure=relay_pb2.WorkFailure(reason="BACKEND_FAILED", message=str(error))))
+            finally:
+                # Never the prompt or the answer: what ran, how it ended, how long it took.
+                work_log.info("work", outcome=outcome, duration_ms=round((time.monotonic() - started) * 1000))

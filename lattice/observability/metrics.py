@@ -12,6 +12,8 @@ a caller can neither read a secret out of the metrics nor grow them without boun
 
 from __future__ import annotations
 
+import contextlib
+
 import prometheus_client
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 
@@ -82,6 +84,18 @@ MODEL_LOAD_SECONDS = Histogram(
 )
 MODEL_EVICTIONS = Counter("lattice_model_evictions", "Times an in-process model was unloaded for another.", ["model"])
 
+# The relay, from lattice.server.relay.hub. `runtime` is a personal runtime's id (`lat_…`), which the
+# gateway mints: one series per runtime, removed when its daemon disconnects.
+RELAY_STREAMS = Gauge("lattice_relay_streams_connected", "Daemons whose relay stream is open.")
+RELAY_WORK_IN_FLIGHT = Gauge(
+    "lattice_relay_work_in_flight", "Work items sent to a connected runtime's daemon and not finished.", ["runtime"]
+)
+RELAY_HEARTBEATS_MISSED = Counter(
+    "lattice_relay_heartbeats_missed",
+    "Relay streams dropped because their daemon missed its heartbeats (silent for two periods).",
+    ["runtime"],
+)
+
 
 def rpc_started(service: str, method: str) -> None:
     GRPC_STARTED.labels(service, method).inc()
@@ -141,6 +155,24 @@ def model_loaded(model: str, seconds: float) -> None:
 def model_evicted(model: str) -> None:
     MODEL_EVICTIONS.labels(model).inc()
     MODEL_RESIDENT.labels(model).set(0)
+
+
+def relay_streams(connected: int) -> None:
+    RELAY_STREAMS.set(connected)
+
+
+def relay_work_in_flight(runtime: str, work: int) -> None:
+    RELAY_WORK_IN_FLIGHT.labels(runtime).set(work)
+
+
+def relay_runtime_gone(runtime: str) -> None:
+    """Its daemon disconnected: its in-flight series goes (the counters stay)."""
+    with contextlib.suppress(KeyError):
+        RELAY_WORK_IN_FLIGHT.remove(runtime)
+
+
+def relay_heartbeats_missed(runtime: str) -> None:
+    RELAY_HEARTBEATS_MISSED.labels(runtime).inc()
 
 
 def exposition() -> tuple[bytes, str]:

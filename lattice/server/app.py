@@ -7,6 +7,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from lattice.config import Settings, Upstream
+from lattice.observability import tracing
+from lattice.server.activity import Activity
 from lattice.server.admission import Admission, AdmissionLimits
 from lattice.server.auth import AuthInterceptor
 from lattice.server.authenticator import Authenticator
@@ -20,6 +22,7 @@ from lattice.server.limits import RequestLimits
 from lattice.server.metering import UsageRecorder
 from lattice.server.oauth import OAuthVerifier
 from lattice.server.observability import ObservabilityInterceptor
+from lattice.server.operations import Operations
 from lattice.server.personal_runtimes import PersonalRuntimes
 from lattice.server.profiles import discovered_profile
 from lattice.server.registry import ModelRegistry, RegisteredModel
@@ -28,6 +31,7 @@ from lattice.server.relay.hub import RelayHub
 from lattice.server.relay.sealing import load_or_create_key
 from lattice.server.resolver import Resolver
 from lattice.server.services.chat import ChatServicer
+from lattice.server.services.operations import OperationsServicer
 from lattice.server.services.personal_runtimes import PersonalRuntimeServicer
 from lattice.server.services.relay import RelayServicer
 from lattice.server.services.resolve import ResolveServicer
@@ -40,6 +44,8 @@ from lattice.server.swarm.gateway_agents import SwarmConfig
 from lattice.v1 import (
     chat_pb2,
     chat_pb2_grpc,
+    operations_pb2,
+    operations_pb2_grpc,
     personal_runtime_pb2,
     personal_runtime_pb2_grpc,
     relay_pb2,
@@ -61,13 +67,14 @@ SERVICE_NAMES = (
     personal_runtime_pb2.DESCRIPTOR.services_by_name["PersonalRuntimeService"].full_name,
     relay_pb2.DESCRIPTOR.services_by_name["RelayService"].full_name,
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
+    operations_pb2.DESCRIPTOR.services_by_name["OperationsService"].full_name,
 )
 
 
 def build_personal_runtimes(settings: Settings, store: Store) -> PersonalRuntimes:
     """Runtime records and the relay hub; the addresses are filled in once the servers are bound."""
     hub = RelayHub(load_or_create_key(settings.home / "relay.key"), settings.relay_heartbeat_seconds)
-    return PersonalRuntimes(RuntimeRecords(store), hub)
+    return PersonalRuntimes(RuntimeRecords(store), hub, cache_seconds=settings.auth_cache_seconds)
 
 
 def build_authenticator(settings: Settings, store: Store) -> Authenticator:
@@ -129,6 +136,7 @@ def build_gateway(
         request_limits=request_limits(settings),
         log_prompts=settings.log_prompts,
         usage=usage,
+        activity=Activity(),
     )
 
 
@@ -195,7 +203,9 @@ def create_server(
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Builds the server and binds it; returns it with its port (useful when `grpc_port` is 0)."""
     interceptors: list[grpc.aio.ServerInterceptor] = [
-        # First, so that what the others refuse is counted and logged with its request id.
+        # The RPC's trace span (when tracing is configured) around everything, continuing the caller's trace.
+        *tracing.server_interceptors(),
+        # First of ours, so that what the others refuse is counted and logged with its request id.
         ObservabilityInterceptor(),
         AuthInterceptor(authenticator),
     ]
@@ -224,6 +234,10 @@ def create_server(
         )
     if gateway.usage is not None:
         usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(gateway.usage), server)
+    if gateway.activity is not None:
+        operations_pb2_grpc.add_OperationsServiceServicer_to_server(
+            OperationsServicer(Operations(gateway, gateway.activity)), server
+        )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -36,6 +36,8 @@ SCOPES: dict[str, tuple[str, ...]] = {
     _RUNTIMES + "GetPersonalRuntime": (MANAGE_RUNTIMES, INFERENCE),
     # Any credential of the account may read what the account used.
     "/lattice.v1.UsageService/ListUsage": (INFERENCE, MANAGE_RUNTIMES),
+    # The dashboard: the account's own requests and runtimes (every account's for the admin key).
+    "/lattice.v1.OperationsService/GetDashboard": (INFERENCE, MANAGE_RUNTIMES),
 }
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("lattice_principal", default=None)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from lattice.errors import BackendUnavailable, LatticeError, ModelNotFound, ResourceExhausted
-from lattice.observability import metrics
+from lattice.observability import logs, metrics, tracing
+from lattice.server.activity import Activity, FinishedRequest
 from lattice.server.admission import Admission, AdmissionLimits, QueuedCallback
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, ToolCall
@@ -79,9 +80,12 @@ class ChatStream:
         first: GenerationEvent,
         rest: AsyncGenerator[GenerationEvent, None],
         resources: AsyncExitStack,
+        span: tracing.Span = tracing.NO_SPAN,
     ) -> None:
-        """`resources` (the admission slot, the backend stream) are released by `aclose`."""
+        """`resources` (the admission slot, the backend stream) are released by `aclose`; `span` is the
+        backend stream's trace span, told how the stream ends."""
         self.resolution = resolution
+        self._span = span
         self._first: GenerationEvent | None = first
         self._rest = rest
         self._resources = resources
@@ -110,6 +114,7 @@ class ChatStream:
                 event = await self._next()
             except LatticeError as error:
                 self.failure = error.reason.lower()
+                self._span.fail(error)
                 raise
         if isinstance(event, Finish):
             self._finished(event)
@@ -137,6 +142,7 @@ class ChatStream:
         self.finish = finish
         model = self.resolution.model
         metrics.chat_finished(model, finish.reason.value, finish.usage.prompt_tokens, finish.usage.completion_tokens)
+        self._span.set("lattice.completion_tokens", finish.usage.completion_tokens)
         if self._answer is not None:
             prompt_log.info("chat answer", model=model, answer="".join(self._answer), reason=finish.reason.value)
 
@@ -157,11 +163,13 @@ class Gateway:
         request_limits: RequestLimits = NO_REQUEST_LIMITS,
         log_prompts: bool = False,
         usage: UsageRecorder | None = None,
+        activity: Activity | None = None,
     ) -> None:
         """`backends` are started and closed with the gateway; by default, those of the registry's models.
         Without `admission`, nothing is queued or refused for capacity. Without `personal`,
-        `lattice:personal:` models do not exist."""
+        `lattice:personal:` models do not exist. `activity` is told each chat that ends (the dashboard)."""
         self.personal = personal
+        self.activity = activity
         self._registry = registry
         self._resolver = resolver
         self._limits = limits
@@ -177,6 +185,10 @@ class Gateway:
     @property
     def registry(self) -> ModelRegistry:
         return self._registry
+
+    @property
+    def admission(self) -> Admission:
+        return self._admission
 
     async def start(self) -> None:
         await asyncio.gather(*(backend.start() for backend in self._backends))
@@ -197,6 +209,7 @@ class Gateway:
         chat counts as one of its caller's streams until it is closed, and is cut off after
         `max_stream_seconds`."""
         arrived = time.monotonic()
+        request_id = logs.current_request_id() or ""
         limits = self._request_limits
         check_request_size(request, limits)
         self._callers.take(request.caller)
@@ -208,25 +221,58 @@ class Gateway:
             chat = await self._start_chat(request, on_queued, principal)
         except BaseException as error:
             release()
+            outcome = error.reason.lower() if isinstance(error, LatticeError) else "cancelled"
             if self.usage is not None:
-                outcome = error.reason.lower() if isinstance(error, LatticeError) else "cancelled"
                 self.usage.record(principal, request.model, None, arrived=arrived, finish=None, outcome=outcome)
+            self._ended(request, principal, request_id, None, arrived=arrived, first_token=None, outcome=outcome)
             raise
-        metrics.first_token(chat.resolution.model, time.monotonic() - arrived)
+        first_token = time.monotonic() - arrived
+        metrics.first_token(chat.resolution.model, first_token)
         deadline = None
         if math.isfinite(limits.max_stream_seconds):
             deadline = asyncio.get_running_loop().time() + limits.max_stream_seconds
 
         def closed() -> None:
             release()
+            outcome = "ok" if chat.finish else chat.failure or "cancelled"
             if self.usage is not None:
-                outcome = "ok" if chat.finish else chat.failure or "cancelled"
                 self.usage.record(
                     principal, request.model, chat.resolution, arrived=arrived, finish=chat.finish, outcome=outcome
                 )
+            self._ended(request, principal, request_id, chat, arrived=arrived, first_token=first_token, outcome=outcome)
 
         chat._bound(deadline=deadline, on_close=closed, log_answer=self._log_prompts)
         return chat
+
+    def _ended(
+        self,
+        request: ChatRequest,
+        principal: Principal | None,
+        request_id: str,
+        chat: ChatStream | None,
+        *,
+        arrived: float,
+        first_token: float | None,
+        outcome: str,
+    ) -> None:
+        """Tells `activity` about a chat that ended (metadata only)."""
+        if self.activity is None:
+            return
+        usage = chat.finish.usage if chat is not None and chat.finish is not None else None
+        self.activity.record(
+            FinishedRequest(
+                end_time=time.time(),
+                request_id=request_id,
+                account_id=principal.account_id if principal else "",
+                model=chat.resolution.model if chat else request.model,
+                backend=chat.resolution.chosen.profile.backend if chat else "",
+                outcome=outcome,
+                duration_ms=round((time.monotonic() - arrived) * 1000),
+                first_token_ms=None if first_token is None else round(first_token * 1000),
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+            )
+        )
 
     async def _start_chat(
         self, request: ChatRequest, on_queued: QueueListener | None, principal: Principal | None
@@ -235,23 +281,33 @@ class Gateway:
         a backend fails before its first event. After that there is no silent switch.
         `principal` is who asks: personal runtimes answer only their own account."""
         validate_chat_request(request, max_tokens_ceiling=self._limits.max_tokens_ceiling)
-        resolution: Resolution | None = await self.resolve_for(request.model, request, principal)
+        with tracing.span("lattice.resolve") as resolving:
+            resolution: Resolution | None = await self.resolve_for(request.model, request, principal)
+            resolving.set("lattice.model", resolution.model if resolution else "")
         while resolution is not None:
             resources = AsyncExitStack()
+            traced = {"lattice.model": resolution.model, "lattice.backend": resolution.chosen.profile.backend}
+            backend_span = tracing.NO_SPAN
             try:
-                await resources.enter_async_context(
-                    self._admission.slot(
-                        resolution.model,
-                        caller=request.caller,
-                        priority=request.priority,
-                        deadline=request.deadline,
-                        on_queued=_for_model(on_queued, resolution.model),
+                with tracing.span("lattice.admit", traced):
+                    await resources.enter_async_context(
+                        self._admission.slot(
+                            resolution.model,
+                            caller=request.caller,
+                            priority=request.priority,
+                            deadline=request.deadline,
+                            on_queued=_for_model(on_queued, resolution.model),
+                        )
                     )
-                )
+                # From the backend's start to the stream's close; the relay's work item is its child.
+                backend_span = tracing.start("lattice.backend", traced)
+                resources.callback(backend_span.end)
                 events = resolution.chosen.backend.stream(resolution.chosen.profile, request, self._limits)
                 resources.push_async_callback(events.aclose)  # closed before the slot is given back
-                first = await anext(events)
+                with tracing.within(backend_span):
+                    first = await anext(events)
             except FALLBACK_ERRORS as error:
+                backend_span.fail(error)
                 await resources.aclose()
                 log.warning("model %s failed before its first token: %s", resolution.model, error.message)
                 next_resolution = resolution.fall_back(error)
@@ -259,10 +315,11 @@ class Gateway:
                     raise
                 resolution = next_resolution
                 continue
-            except BaseException:
+            except BaseException as error:
+                backend_span.fail(error)
                 await resources.aclose()
                 raise
-            return ChatStream(resolution, first, events, resources)
+            return ChatStream(resolution, first, events, resources, backend_span)
         raise AssertionError("unreachable")
 
     async def resolve_for(

@@ -21,7 +21,7 @@ from typing import Any, TypeAlias
 import grpc
 import structlog
 
-from lattice.observability import logs, metrics
+from lattice.observability import logs, metrics, tracing
 
 # Generic in the stubs only, so the aliases are strings.
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
@@ -64,6 +64,7 @@ class _Call:
     def start(self) -> None:
         self.started = time.perf_counter()
         metrics.rpc_started(self.service, self.method)
+        tracing.tag_current("lattice.request_id", self.request_id)  # the RPC's span, found by request id
 
     def finish(self, code: str) -> None:
         seconds = time.perf_counter() - self.started

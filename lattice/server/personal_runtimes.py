@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
+import time
 from dataclasses import dataclass
 
 from lattice.config import ModelProfile
@@ -50,12 +51,21 @@ class Pairing:
 
 class PersonalRuntimes:
     def __init__(
-        self, records: RuntimeRecords, hub: RelayHub, *, gateway_url: str = "", relay_endpoint: str = ""
+        self,
+        records: RuntimeRecords,
+        hub: RelayHub,
+        *,
+        gateway_url: str = "",
+        relay_endpoint: str = "",
+        cache_seconds: float = 0.0,
     ) -> None:
         """`gateway_url` (REST, for the pairing command) and `relay_endpoint` (gRPC, for daemons) may be
-        set once the servers have bound their ports."""
+        set once the servers have bound their ports. `cache_seconds`: how long a chat may trust a runtime's
+        record without reading the store (revoking through this gateway forgets it at once)."""
         self.records = records
         self.hub = hub
+        self._cache_seconds = cache_seconds
+        self._cached: dict[str, tuple[float, PersonalRuntimeRecord]] = {}
         self.gateway_url = gateway_url
         self.relay_endpoint = relay_endpoint
         self._backend = RelayBackend(hub)
@@ -90,6 +100,7 @@ class PersonalRuntimes:
 
     async def revoke(self, principal: Principal, lattice_id: str) -> RuntimeView:
         record = await self.records.revoke(principal.account_id, lattice_id)
+        self._cached.pop(lattice_id, None)
         self.hub.close_runtime(lattice_id, _revoked(lattice_id))
         return self.view(record)
 
@@ -101,6 +112,18 @@ class PersonalRuntimes:
     async def redeem(self, token: str, public_key: bytes) -> Pairing:
         redemption = await self.records.redeem(token.strip(), public_key)
         return Pairing(redemption, self.relay_endpoint, self.hub.public_key, round(self.hub.heartbeat_seconds))
+
+    async def _record(self, account_id: str, lattice_id: str) -> PersonalRuntimeRecord:
+        """The runtime's record for a chat: from a short cache, so a chat costs no database read."""
+        cached = self._cached.get(lattice_id)
+        if cached is not None and cached[0] > time.monotonic() and cached[1].account_id == account_id:
+            return cached[1]
+        record = await self.records.get(account_id, lattice_id)
+        if self._cache_seconds > 0:
+            if len(self._cached) > 10_000:
+                self._cached.clear()
+            self._cached[lattice_id] = (time.monotonic() + self._cache_seconds, record)
+        return record
 
     async def resolve(self, expression: str, principal: Principal | None) -> Resolution:
         """`lattice:personal:<id>` → a resolution onto the relay: the caller's own, paired, connected
@@ -115,7 +138,7 @@ class PersonalRuntimes:
                 "personal runtimes answer only their own account: send its API key", reason="API_KEY_MISSING"
             )
         principal.require(INFERENCE)
-        record = await self.records.get(principal.account_id, lattice_id)
+        record = await self._record(principal.account_id, lattice_id)
         if record.revoked_at is not None:
             raise _revoked(lattice_id)
         if not self.hub.reachable(lattice_id):

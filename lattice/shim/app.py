@@ -14,8 +14,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lattice import __version__
+from lattice.observability import tracing
 from lattice.observability.metrics import exposition
-from lattice.shim import errors, openapi, personal_runtime_routes, proto_json, swarm_routes, usage_routes
+from lattice.shim import (
+    dashboard_routes,
+    errors,
+    openapi,
+    personal_runtime_routes,
+    proto_json,
+    swarm_routes,
+    usage_routes,
+)
 from lattice.shim.middleware import BodyTimeout, RequestContext, SecurityHeaders
 from lattice.shim.routes import router
 from lattice.shim.upstream import Upstream
@@ -36,7 +45,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with grpc.aio.insecure_channel(
-            grpc_target, options=[("grpc.max_send_message_length", max_body_bytes)]
+            grpc_target,
+            options=[("grpc.max_send_message_length", max_body_bytes)],
+            interceptors=tracing.client_interceptors(),  # none unless tracing is configured
         ) as channel:
             app.state.upstream = Upstream(channel)
             yield
@@ -53,6 +64,7 @@ def create_app(
     app.include_router(personal_runtime_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(swarm_routes.router)
+    app.include_router(dashboard_routes.router)
     app.add_exception_handler(proto_json.InvalidBody, proto_json.invalid_body)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(grpc.aio.AioRpcError, _grpc_error)  # type: ignore[arg-type]
@@ -82,6 +94,7 @@ def create_app(
         )
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)
+    tracing.install_asgi(app)  # outermost: a request's span covers everything (when tracing is configured)
     return app
 
 

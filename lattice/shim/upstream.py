@@ -8,7 +8,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from lattice.observability.logs import REQUEST_ID_KEY, current_request_id
-from lattice.v1 import chat_pb2_grpc, personal_runtime_pb2_grpc, resolve_pb2_grpc, swarm_pb2_grpc, usage_pb2_grpc
+from lattice.v1 import (
+    chat_pb2_grpc,
+    operations_pb2_grpc,
+    personal_runtime_pb2_grpc,
+    resolve_pb2_grpc,
+    swarm_pb2_grpc,
+    usage_pb2_grpc,
+)
 
 # Credentials for the server to check, and Lattice's per-request hints.
 CLIENT_ADDRESS_KEY = "x-forwarded-for"
@@ -28,6 +35,7 @@ class Upstream:
         self.personal_runtimes = personal_runtime_pb2_grpc.PersonalRuntimeServiceStub(channel)
         self.swarm = swarm_pb2_grpc.SwarmServiceStub(channel)
         self.usage = usage_pb2_grpc.UsageServiceStub(channel)
+        self.operations = operations_pb2_grpc.OperationsServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
 
     async def serving(self) -> bool:

@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from lattice.v1 import chat_pb2 as _chat_pb2
 from lattice.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -63,14 +64,25 @@ class WorkItem(_message.Message):
     def __init__(self, work_id: _Optional[str] = ..., sealed_payload: _Optional[bytes] = ...) -> None: ...
 
 class WorkPayload(_message.Message):
-    __slots__ = ("lattice_id", "work_id", "request")
+    __slots__ = ("lattice_id", "work_id", "request", "request_id", "trace_context")
+    class TraceContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     LATTICE_ID_FIELD_NUMBER: _ClassVar[int]
     WORK_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     lattice_id: str
     work_id: str
     request: _chat_pb2.ChatRequest
-    def __init__(self, lattice_id: _Optional[str] = ..., work_id: _Optional[str] = ..., request: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
+    request_id: str
+    trace_context: _containers.ScalarMap[str, str]
+    def __init__(self, lattice_id: _Optional[str] = ..., work_id: _Optional[str] = ..., request: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ..., request_id: _Optional[str] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class WorkCancel(_message.Message):
     __slots__ = ("work_id", "reason")

@@ -34,6 +34,11 @@ class Backend(abc.ABC):
         """False while the backend cannot serve (not loaded yet, upstream failing health checks)."""
         return True
 
+    def state(self, model: ModelProfile) -> str:
+        """What `model` is doing, for the dashboard: `ready` or `unavailable`; an in-process backend
+        says `resident`, `loading` or `unloaded` instead."""
+        return "ready" if self.available else "unavailable"
+
     async def start(self) -> None:  # noqa: B027 - optional hook; most backends need no warm-up
         """Loads or connects; called once before the first request."""
 

@@ -18,6 +18,7 @@ from google.protobuf import timestamp_pb2
 from nacl.public import PrivateKey
 
 from lattice.errors import BackendUnavailable, LatticeError
+from lattice.observability import logs, metrics, tracing
 from lattice.server.relay.sealing import open_sealed, seal
 from lattice.v1 import chat_pb2, relay_pb2
 
@@ -81,6 +82,11 @@ class RelayHub:
         link = self._links.get(lattice_id)
         return len(link.work) if link else 0
 
+    def last_seen(self, lattice_id: str) -> float | None:
+        """When (`time.monotonic()`) the connected daemon was last heard from; None when not connected."""
+        link = self._links.get(lattice_id)
+        return link.last_seen if link else None
+
     def attach(self, lattice_id: str, account_id: str, public_key: bytes) -> RuntimeLink:
         """The daemon's new stream; an older one for the same runtime (a reconnect the gateway has not
         noticed yet) is closed."""
@@ -89,6 +95,8 @@ class RelayHub:
             previous.close(unreachable(lattice_id, "the daemon reconnected"))
         link = RuntimeLink(lattice_id, account_id, public_key)
         self._links[lattice_id] = link
+        metrics.relay_streams(len(self._links))
+        metrics.relay_work_in_flight(lattice_id, 0)
         log.info("personal runtime %s connected", lattice_id)
         return link
 
@@ -96,7 +104,13 @@ class RelayHub:
         link.close(error)
         if self._links.get(link.lattice_id) is link:
             del self._links[link.lattice_id]
+            metrics.relay_streams(len(self._links))
+            metrics.relay_runtime_gone(link.lattice_id)
             log.info("personal runtime %s disconnected: %s", link.lattice_id, error.message)
+
+    def _count_work(self, link: RuntimeLink) -> None:
+        if self._links.get(link.lattice_id) is link:  # a link already replaced or gone reports nothing
+            metrics.relay_work_in_flight(link.lattice_id, len(link.work))
 
     def close_runtime(self, lattice_id: str, error: LatticeError) -> None:
         """Ends the runtime's stream now (it was revoked, say), failing its work with `error`."""
@@ -129,7 +143,15 @@ class RelayHub:
         work_id = uuid.uuid4().hex
         queue: asyncio.Queue[relay_pb2.WorkEvent | LinkClosed] = asyncio.Queue()
         link.work[work_id] = queue
-        payload = relay_pb2.WorkPayload(lattice_id=lattice_id, work_id=work_id, request=request)
+        self._count_work(link)
+        span = tracing.start("lattice.relay.work", {"lattice.runtime": lattice_id, "lattice.work_id": work_id})
+        payload = relay_pb2.WorkPayload(
+            lattice_id=lattice_id,
+            work_id=work_id,
+            request=request,
+            request_id=logs.current_request_id() or "",
+            trace_context=tracing.carrier(span),
+        )
         done = False
         try:
             link.send(
@@ -141,14 +163,19 @@ class RelayHub:
                 item = await queue.get()
                 if isinstance(item, LinkClosed):
                     done = True
+                    span.fail(item.error)
                     raise item.error
                 if item.WhichOneof("event") in ("finish", "failure"):
                     done = True
+                    if item.WhichOneof("event") == "failure":
+                        span.set("lattice.failure", item.failure.reason)
                 yield item
                 if done:
                     return
         finally:
             link.work.pop(work_id, None)
+            self._count_work(link)
+            span.end()
             if not done:
                 link.send(relay_pb2.ConnectResponse(cancel=relay_pb2.WorkCancel(work_id=work_id, reason="cancelled")))
 
@@ -157,6 +184,7 @@ class RelayHub:
         while link.closed is None:
             await asyncio.sleep(self.heartbeat_seconds / 2)
             if time.monotonic() - link.last_seen > 2 * self.heartbeat_seconds:
+                metrics.relay_heartbeats_missed(link.lattice_id)
                 self.detach(link, unreachable(link.lattice_id, "missed heartbeats"))
                 return
             stamp = timestamp_pb2.Timestamp()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select, update
@@ -94,6 +94,15 @@ class RuntimeRecords:
             return rows, ""
         rows = rows[:size]
         return rows, _encode_page_token(rows[-1])
+
+    async def list_active(self, account_id: str | None, limit: int) -> Sequence[PersonalRuntimeRecord]:
+        """Runtimes not revoked, newest first, at most `limit`: one account's, or every account's (None)."""
+        query = select(PersonalRuntimeRecord).where(PersonalRuntimeRecord.revoked_at.is_(None))
+        if account_id is not None:
+            query = query.where(PersonalRuntimeRecord.account_id == account_id)
+        query = query.order_by(PersonalRuntimeRecord.created_at.desc(), PersonalRuntimeRecord.lattice_id.desc())
+        async with self._store.session() as session:
+            return (await session.scalars(query.limit(limit))).all()
 
     async def get(self, account_id: str, lattice_id: str) -> PersonalRuntimeRecord:
         """The account's runtime; another account's is NOT_FOUND, exactly like a missing one."""

@@ -64,6 +64,11 @@ class MlxBackend(Backend):
     def resident(self) -> bool:
         return self._engine is not None
 
+    def state(self, model: ModelProfile) -> str:
+        if self._engine is not None:
+            return "resident"
+        return "loading" if self._loading.locked() else "unloaded"
+
     async def start(self) -> None:
         if self.pinned:
             await self._ensure_loaded()

@@ -25,6 +25,7 @@ from typing import Any
 import mlx.core as mx
 
 from lattice.config import WeightFormat
+from lattice.observability import progress
 from lattice.server.backends.mlx.gguf_tokenizer import write_tokenizer_files
 from lattice.server.backends.mlx.gguf_weights import convert_tensors, model_config, read_gguf
 
@@ -115,25 +116,30 @@ def prepare_mlx_model(
 
 
 def _convert_into(gguf_path: pathlib.Path, out: pathlib.Path, weights: WeightFormat, source: dict[str, Any]) -> None:
-    tensors, meta = read_gguf(gguf_path)
-    config = model_config(meta, tensors)
-    mlx_weights, quantization = convert_tensors(tensors, config, weights)
-    if quantization is not None:
-        # mlx_lm reads "quantization"; "quantization_config" mirrors what mlx_lm.convert writes.
-        config["quantization"] = quantization
-        config["quantization_config"] = quantization
-    else:
-        config["torch_dtype"] = weights
-    mx.save_safetensors(str(out / "model.safetensors"), mlx_weights, metadata={"format": "mlx"})
-    del mlx_weights, tensors
-    _write_json(out / "config.json", config)
-    generation = {
-        key: meta[f"tokenizer.ggml.{gguf_key}_token_id"]
-        for key, gguf_key in (("bos", "bos"), ("eos", "eos"), ("pad", "padding"))
-        if f"tokenizer.ggml.{gguf_key}_token_id" in meta
-    }
-    _write_json(out / "generation_config.json", {f"{k}_token_id": v for k, v in generation.items()})
-    write_tokenizer_files(meta, out)
+    with progress.steps(f"converting {gguf_path.name} for MLX ({weights})", 4) as step:
+        step("reading the GGUF")
+        tensors, meta = read_gguf(gguf_path)
+        config = model_config(meta, tensors)
+        step("converting the tensors")
+        mlx_weights, quantization = convert_tensors(tensors, config, weights)
+        if quantization is not None:
+            # mlx_lm reads "quantization"; "quantization_config" mirrors what mlx_lm.convert writes.
+            config["quantization"] = quantization
+            config["quantization_config"] = quantization
+        else:
+            config["torch_dtype"] = weights
+        step("writing the weights")  # MLX is lazy: the conversion's arithmetic happens here
+        mx.save_safetensors(str(out / "model.safetensors"), mlx_weights, metadata={"format": "mlx"})
+        del mlx_weights, tensors
+        step("writing the configuration and the tokenizer")
+        _write_json(out / "config.json", config)
+        generation = {
+            key: meta[f"tokenizer.ggml.{gguf_key}_token_id"]
+            for key, gguf_key in (("bos", "bos"), ("eos", "eos"), ("pad", "padding"))
+            if f"tokenizer.ggml.{gguf_key}_token_id" in meta
+        }
+        _write_json(out / "generation_config.json", {f"{k}_token_id": v for k, v in generation.items()})
+        write_tokenizer_files(meta, out)
 
     files = sorted(p.name for p in out.iterdir())
     for name in files:
