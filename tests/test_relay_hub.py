@@ -10,7 +10,7 @@ from nacl.public import PrivateKey
 
 from lattice.errors import BackendFailed, BackendUnavailable
 from lattice.server.relay.hub import LinkClosed, RelayHub, RuntimeLink
-from lattice.server.relay.sealing import open_sealed, seal
+from lattice.server.relay.sealing import lock, open_sealed, seal
 from lattice.v1 import chat_pb2, relay_pb2
 
 GATEWAY_KEY = PrivateKey.generate()
@@ -35,25 +35,32 @@ class FakeDaemon:
     def __init__(self, hub: RelayHub, link: RuntimeLink) -> None:
         self.hub, self.link = hub, link
         self.cancelled: list[str] = []
+        self.answer_keys: dict[str, bytes] = {}
+        self.legacy = False
+        """Answer as a daemon from before answer keys: sealed to the gateway's public key."""
 
     async def next_work(self) -> relay_pb2.WorkPayload:
         while True:
             message = await self.link.outbox.get()
             assert not isinstance(message, LinkClosed)
             if message.WhichOneof("message") == "work":
-                return open_sealed(
+                payload = open_sealed(
                     message.work.sealed_payload,
                     DAEMON_KEY,
                     relay_pb2.WorkPayload,
                     lattice_id=self.link.lattice_id,
                     work_id=message.work.work_id,
                 )
+                self.answer_keys[payload.work_id] = payload.answer_key
+                return payload
             if message.WhichOneof("message") == "cancel":
                 self.cancelled.append(message.cancel.work_id)
 
     def answer(self, work_id: str, event: relay_pb2.WorkEvent) -> None:
         event.lattice_id, event.work_id = self.link.lattice_id, work_id
-        update = relay_pb2.WorkUpdate(work_id=work_id, sealed_event=seal(event, bytes(GATEWAY_KEY.public_key)))
+        key = self.answer_keys[work_id]
+        sealed = seal(event, bytes(GATEWAY_KEY.public_key)) if self.legacy else lock(event, key)
+        update = relay_pb2.WorkUpdate(work_id=work_id, sealed_event=sealed)
         self.hub.receive(self.link, update)
 
 
@@ -115,3 +122,22 @@ async def test_a_silent_daemon_is_dropped_after_two_heartbeat_periods() -> None:
     await asyncio.wait_for(hub.keep_alive(link), timeout=5)
     assert link.closed is not None and link.closed.error.reason == "RUNTIME_UNREACHABLE"
     assert not hub.reachable("lat_a")
+
+
+async def test_answers_use_the_work_items_own_key_and_older_daemons_still_work() -> None:
+    hub, daemon = connected()
+    for legacy in (False, True):
+        daemon.legacy = legacy
+        run = asyncio.create_task(collect(hub, "hello"))
+        payload = await daemon.next_work()
+        assert len(payload.answer_key) == 32
+        daemon.answer(payload.work_id, relay_pb2.WorkEvent(delta="hi"))
+        daemon.answer(payload.work_id, relay_pb2.WorkEvent(finish=relay_pb2.WorkFinish()))
+        assert [e.WhichOneof("event") for e in await run] == ["delta", "finish"]
+    other = relay_pb2.WorkPayload(lattice_id="lat_a", work_id="w", answer_key=b"x" * 32)
+    forged = lock(relay_pb2.WorkEvent(lattice_id="lat_a", work_id="w", delta="forged"), other.answer_key)
+    run = asyncio.create_task(collect(hub, "guarded"))
+    payload = await daemon.next_work()
+    with pytest.raises(BackendFailed, match="did not open"):  # a box under another key is refused
+        hub.receive(daemon.link, relay_pb2.WorkUpdate(work_id=payload.work_id, sealed_event=forged))
+    run.cancel()

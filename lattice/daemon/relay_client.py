@@ -24,7 +24,7 @@ from lattice.daemon.state import StateFile
 from lattice.errors import LatticeError
 from lattice.observability import logs, tracing
 from lattice.server.chat import Delta
-from lattice.server.relay.sealing import open_sealed, seal
+from lattice.server.relay.sealing import lock, open_sealed, seal
 from lattice.server.services.convert import chat_request_from_proto, finish_reason_to_proto, usage_to_proto
 from lattice.v1 import relay_pb2, relay_pb2_grpc
 
@@ -147,9 +147,11 @@ class RelayClient:
     async def _run_work(self, item: relay_pb2.WorkItem, outbox: asyncio.Queue[relay_pb2.ConnectRequest]) -> None:
         lattice_id, work_id = self._config.lattice_id, item.work_id
 
+        answer_key = b""
+
         def send(event: relay_pb2.WorkEvent) -> None:
             event.lattice_id, event.work_id = lattice_id, work_id
-            sealed = seal(event, self._gateway_key)
+            sealed = lock(event, answer_key) if answer_key else seal(event, self._gateway_key)
             outbox.put_nowait(
                 relay_pb2.ConnectRequest(update=relay_pb2.WorkUpdate(work_id=work_id, sealed_event=sealed))
             )
@@ -158,6 +160,7 @@ class RelayClient:
             payload = open_sealed(
                 item.sealed_payload, self._key, relay_pb2.WorkPayload, lattice_id=lattice_id, work_id=work_id
             )
+            answer_key = payload.answer_key
         except LatticeError as error:
             log.warning("work %s refused: %s", work_id, error.message)
             send(relay_pb2.WorkEvent(failure=relay_pb2.WorkFailure(reason=error.reason, message=error.message)))

@@ -27,7 +27,7 @@ from lattice.v1 import chat_pb2 as lattice_dot_v1_dot_chat__pb2
 from lattice.v1 import common_pb2 as lattice_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16lattice/v1/relay.proto\x12\nlattice.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15lattice/v1/chat.proto\x1a\x17lattice/v1/common.proto\"\xb9\x01\n\x0e\x43onnectRequest\x12.\n\x05hello\x18\x01 \x01(\x0b\x32\x16.lattice.v1.RelayHelloH\x00R\x05hello\x12:\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.lattice.v1.RelayHeartbeatH\x00R\theartbeat\x12\x30\n\x06update\x18\x03 \x01(\x0b\x32\x16.lattice.v1.WorkUpdateH\x00R\x06updateB\t\n\x07message\"\xec\x01\n\x0f\x43onnectResponse\x12\x34\n\x07welcome\x18\x01 \x01(\x0b\x32\x18.lattice.v1.RelayWelcomeH\x00R\x07welcome\x12:\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.lattice.v1.RelayHeartbeatH\x00R\theartbeat\x12*\n\x04work\x18\x03 \x01(\x0b\x32\x14.lattice.v1.WorkItemH\x00R\x04work\x12\x30\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x16.lattice.v1.WorkCancelH\x00R\x06\x63\x61ncelB\t\n\x07message\"R\n\nRelayHello\x12\x1d\n\nlattice_id\x18\x01 \x01(\tR\tlatticeId\x12%\n\x0e\x64\x61\x65mon_version\x18\x02 \x01(\tR\rdaemonVersion\"Z\n\x0cRelayWelcome\x12\x1d\n\nlattice_id\x18\x01 \x01(\tR\tlatticeId\x12+\n\x11heartbeat_seconds\x18\x02 \x01(\x05R\x10heartbeatSeconds\"I\n\x0eRelayHeartbeat\x12\x37\n\tsend_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08sendTime\"J\n\x08WorkItem\x12\x17\n\x07work_id\x18\x01 \x01(\tR\x06workId\x12%\n\x0esealed_payload\x18\x02 \x01(\x0cR\rsealedPayload\"\xa8\x02\n\x0bWorkPayload\x12\x1d\n\nlattice_id\x18\x01 \x01(\tR\tlatticeId\x12\x17\n\x07work_id\x18\x02 \x01(\tR\x06workId\x12\x31\n\x07request\x18\x03 \x01(\x0b\x32\x17.lattice.v1.ChatRequestR\x07request\x12\x1d\n\nrequest_id\x18\x04 \x01(\tR\trequestId\x12N\n\rtrace_context\x18\x05 \x03(\x0b\x32).lattice.v1.WorkPayload.TraceContextEntryR\x0ctraceContext\x1a?\n\x11TraceContextEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"=\n\nWorkCancel\x12\x17\n\x07work_id\x18\x01 \x01(\tR\x06workId\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"H\n\nWorkUpdate\x12\x17\n\x07work_id\x18\x01 \x01(\tR\x06workId\x12!\n\x0csealed_event\x18\x02 \x01(\x0cR\x0bsealedEvent\"\xcb\x01\n\tWorkEvent\x12\x1d\n\nlattice_id\x18\x01 \x01(\tR\tlatticeId\x12\x17\n\x07work_id\x18\x02 \x01(\tR\x06workId\x12\x16\n\x05\x64\x65lta\x18\x03 \x01(\tH\x00R\x05\x64\x65lta\x12\x30\n\x06\x66inish\x18\x04 \x01(\x0b\x32\x16.lattice.v1.WorkFinishH\x00R\x06\x66inish\x12\x33\n\x07\x66\x61ilure\x18\x05 \x01(\x0b\x32\x17.lattice.v1.WorkFailureH\x00R\x07\x66\x61ilureB\x07\n\x05\x65vent\"t\n\nWorkFinish\x12=\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x18.lattice.v1.FinishReasonR\x0c\x66inishReason\x12\'\n\x05usage\x18\x02 \x01(\x0b\x32\x11.lattice.v1.UsageR\x05usage\"?\n\x0bWorkFailure\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message2V\n\x0cRelayService\x12\x46\n\x07\x43onnect\x12\x1a.lattice.v1.ConnectRequest\x1a\x1b.lattice.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16lattice/v1/relay.proto\x12\nlattice.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15lattice/v1/chat.proto\x1a\x17lattice/v1/common.proto\"\xb9\x01\n\x0e\x43onnectRequest\x12.\n\x05hello\x18\x01 \x01(\x0b\x32\x16.lattice.v1.RelayHelloH\x00R\x05hello\x12:\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.lattice.v1.RelayHeartbeatH\x00R\theartbeat\x12\x30\n\x06update\x18\x03 \x01(\x0b\x32\x16.lattice.v1.WorkUpdateH\x00R\x06updateB\t\n\x07message\"\xec\x01\n\x0f\x43onnectResponse\x12\x34\n\x07welcome\x18\x01 \x01(\x0b\x32\x18.lattice.v1.RelayWelcomeH\x00R\x07welcome\x12:\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.lattice.v1.RelayHeartbeatH\x00R\theartbeat\x12*\n\x04work\x18\x03 \x01(\x0b\x32\x14.lattice.v1.WorkItemH\x00R\x04work\x12\x30\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x16.lattice.v1.WorkCancelH\x00R\x06\x63\x61ncelB\t\n\x07message\"R\n\nRelayHello\x12\x1d\n\nlattice_id\x18\x01 \x01(\tR\tlatticeId\x12%\n\x0e\x64\x61\x65mon_version\x18\x02 \x01(\tR\rdaemonVersion\"Z\n\x0cRelayWelcome\x12\x1d\n\nlattice_id\x18\x01 \x01(\tR\tlatticeId\x12+\n\x11heartbeat_seconds\x18\x02 \x01(\x05R\x10heartbeatSeconds\"I\n\x0eRelayHeartbeat\x12\x37\n\tsend_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08sendTime\"J\n\x08WorkItem\x12\x17\n\x07work_id\x18\x01 \x01(\tR\x06workId\x12%\n\x0esealed_payload\x18\x02 \x01(\x0cR\rsealedPayload\"\xc7\x02\n\x0bWorkPayload\x12\x1d\n\nlattice_id\x18\x01 \x01(\tR\tlatticeId\x12\x17\n\x07work_id\x18\x02 \x01(\tR\x06workId\x12\x31\n\x07request\x18\x03 \x01(\x0b\x32\x17.lattice.v1.ChatRequestR\x07request\x12\x1d\n\nrequest_id\x18\x04 \x01(\tR\trequestId\x12N\n\rtrace_context\x18\x05 \x03(\x0b\x32).lattice.v1.WorkPayload.TraceContextEntryR\x0ctraceContext\x12\x1d\n\nanswer_key\x18\x06 \x01(\x0cR\tanswerKey\x1a?\n\x11TraceContextEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"=\n\nWorkCancel\x12\x17\n\x07work_id\x18\x01 \x01(\tR\x06workId\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"H\n\nWorkUpdate\x12\x17\n\x07work_id\x18\x01 \x01(\tR\x06workId\x12!\n\x0csealed_event\x18\x02 \x01(\x0cR\x0bsealedEvent\"\xcb\x01\n\tWorkEvent\x12\x1d\n\nlattice_id\x18\x01 \x01(\tR\tlatticeId\x12\x17\n\x07work_id\x18\x02 \x01(\tR\x06workId\x12\x16\n\x05\x64\x65lta\x18\x03 \x01(\tH\x00R\x05\x64\x65lta\x12\x30\n\x06\x66inish\x18\x04 \x01(\x0b\x32\x16.lattice.v1.WorkFinishH\x00R\x06\x66inish\x12\x33\n\x07\x66\x61ilure\x18\x05 \x01(\x0b\x32\x17.lattice.v1.WorkFailureH\x00R\x07\x66\x61ilureB\x07\n\x05\x65vent\"t\n\nWorkFinish\x12=\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x18.lattice.v1.FinishReasonR\x0c\x66inishReason\x12\'\n\x05usage\x18\x02 \x01(\x0b\x32\x11.lattice.v1.UsageR\x05usage\"?\n\x0bWorkFailure\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message2V\n\x0cRelayService\x12\x46\n\x07\x43onnect\x12\x1a.lattice.v1.ConnectRequest\x1a\x1b.lattice.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,19 +49,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKITEM']._serialized_start=797
   _globals['_WORKITEM']._serialized_end=871
   _globals['_WORKPAYLOAD']._serialized_start=874
-  _globals['_WORKPAYLOAD']._serialized_end=1170
-  _globals['_WORKPAYLOAD_TRACECONTEXTENTRY']._serialized_start=1107
-  _globals['_WORKPAYLOAD_TRACECONTEXTENTRY']._serialized_end=1170
-  _globals['_WORKCANCEL']._serialized_start=1172
-  _globals['_WORKCANCEL']._serialized_end=1233
-  _globals['_WORKUPDATE']._serialized_start=1235
-  _globals['_WORKUPDATE']._serialized_end=1307
-  _globals['_WORKEVENT']._serialized_start=1310
-  _globals['_WORKEVENT']._serialized_end=1513
-  _globals['_WORKFINISH']._serialized_start=1515
-  _globals['_WORKFINISH']._serialized_end=1631
-  _globals['_WORKFAILURE']._serialized_start=1633
-  _globals['_WORKFAILURE']._serialized_end=1696
-  _globals['_RELAYSERVICE']._serialized_start=1698
-  _globals['_RELAYSERVICE']._serialized_end=1784
+  _globals['_WORKPAYLOAD']._serialized_end=1201
+  _globals['_WORKPAYLOAD_TRACECONTEXTENTRY']._serialized_start=1138
+  _globals['_WORKPAYLOAD_TRACECONTEXTENTRY']._serialized_end=1201
+  _globals['_WORKCANCEL']._serialized_start=1203
+  _globals['_WORKCANCEL']._serialized_end=1264
+  _globals['_WORKUPDATE']._serialized_start=1266
+  _globals['_WORKUPDATE']._serialized_end=1338
+  _globals['_WORKEVENT']._serialized_start=1341
+  _globals['_WORKEVENT']._serialized_end=1544
+  _globals['_WORKFINISH']._serialized_start=1546
+  _globals['_WORKFINISH']._serialized_end=1662
+  _globals['_WORKFAILURE']._serialized_start=1664
+  _globals['_WORKFAILURE']._serialized_end=1727
+  _globals['_RELAYSERVICE']._serialized_start=1729
+  _globals['_RELAYSERVICE']._serialized_end=1815
 # @@protoc_insertion_point(module_scope)

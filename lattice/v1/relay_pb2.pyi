@@ -64,7 +64,7 @@ class WorkItem(_message.Message):
     def __init__(self, work_id: _Optional[str] = ..., sealed_payload: _Optional[bytes] = ...) -> None: ...
 
 class WorkPayload(_message.Message):
-    __slots__ = ("lattice_id", "work_id", "request", "request_id", "trace_context")
+    __slots__ = ("lattice_id", "work_id", "request", "request_id", "trace_context", "answer_key")
     class TraceContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -77,12 +77,14 @@ class WorkPayload(_message.Message):
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_KEY_FIELD_NUMBER: _ClassVar[int]
     lattice_id: str
     work_id: str
     request: _chat_pb2.ChatRequest
     request_id: str
     trace_context: _containers.ScalarMap[str, str]
-    def __init__(self, lattice_id: _Optional[str] = ..., work_id: _Optional[str] = ..., request: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ..., request_id: _Optional[str] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    answer_key: bytes
+    def __init__(self, lattice_id: _Optional[str] = ..., work_id: _Optional[str] = ..., request: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ..., request_id: _Optional[str] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., answer_key: _Optional[bytes] = ...) -> None: ...
 
 class WorkCancel(_message.Message):
     __slots__ = ("work_id", "reason")

@@ -31,9 +31,9 @@ class RelayServiceStub:
     `authorization: Bearer lrd_…`; the gateway pushes work down the stream and the daemon streams
     the answers back, many work items at a time, each tagged with its work id.
 
-    Work and its answers travel sealed (libsodium sealed boxes): a work item to the daemon's public
-    key, an answer to the gateway's. What sits between the two (Envoy, a broker between replicas)
-    carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
+    Work and its answers travel encrypted (libsodium): a work item sealed to the daemon's public key,
+    its answers in secret boxes with a key that came inside it. What sits between the two (Envoy, a
+    broker between replicas) carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
     """
 
     def __init__(self, channel):
@@ -55,9 +55,9 @@ class RelayServiceServicer:
     `authorization: Bearer lrd_…`; the gateway pushes work down the stream and the daemon streams
     the answers back, many work items at a time, each tagged with its work id.
 
-    Work and its answers travel sealed (libsodium sealed boxes): a work item to the daemon's public
-    key, an answer to the gateway's. What sits between the two (Envoy, a broker between replicas)
-    carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
+    Work and its answers travel encrypted (libsodium): a work item sealed to the daemon's public key,
+    its answers in secret boxes with a key that came inside it. What sits between the two (Envoy, a
+    broker between replicas) carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
     """
 
     def Connect(self, request_iterator, context):
@@ -89,9 +89,9 @@ class RelayService:
     `authorization: Bearer lrd_…`; the gateway pushes work down the stream and the daemon streams
     the answers back, many work items at a time, each tagged with its work id.
 
-    Work and its answers travel sealed (libsodium sealed boxes): a work item to the daemon's public
-    key, an answer to the gateway's. What sits between the two (Envoy, a broker between replicas)
-    carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
+    Work and its answers travel encrypted (libsodium): a work item sealed to the daemon's public key,
+    its answers in secret boxes with a key that came inside it. What sits between the two (Envoy, a
+    broker between replicas) carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
     """
 
     @staticmethod

@@ -32,9 +32,9 @@ class RelayServiceStub:
     `authorization: Bearer lrd_…`; the gateway pushes work down the stream and the daemon streams
     the answers back, many work items at a time, each tagged with its work id.
 
-    Work and its answers travel sealed (libsodium sealed boxes): a work item to the daemon's public
-    key, an answer to the gateway's. What sits between the two (Envoy, a broker between replicas)
-    carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
+    Work and its answers travel encrypted (libsodium): a work item sealed to the daemon's public key,
+    its answers in secret boxes with a key that came inside it. What sits between the two (Envoy, a
+    broker between replicas) carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
     """
 
     @_typing.overload
@@ -51,9 +51,9 @@ class RelayServiceAsyncStub(RelayServiceStub):
     `authorization: Bearer lrd_…`; the gateway pushes work down the stream and the daemon streams
     the answers back, many work items at a time, each tagged with its work id.
 
-    Work and its answers travel sealed (libsodium sealed boxes): a work item to the daemon's public
-    key, an answer to the gateway's. What sits between the two (Envoy, a broker between replicas)
-    carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
+    Work and its answers travel encrypted (libsodium): a work item sealed to the daemon's public key,
+    its answers in secret boxes with a key that came inside it. What sits between the two (Envoy, a
+    broker between replicas) carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -66,9 +66,9 @@ class RelayServiceServicer(metaclass=_abc_1.ABCMeta):
     `authorization: Bearer lrd_…`; the gateway pushes work down the stream and the daemon streams
     the answers back, many work items at a time, each tagged with its work id.
 
-    Work and its answers travel sealed (libsodium sealed boxes): a work item to the daemon's public
-    key, an answer to the gateway's. What sits between the two (Envoy, a broker between replicas)
-    carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
+    Work and its answers travel encrypted (libsodium): a work item sealed to the daemon's public key,
+    its answers in secret boxes with a key that came inside it. What sits between the two (Envoy, a
+    broker between replicas) carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
     """
 
     @_abc_1.abstractmethod

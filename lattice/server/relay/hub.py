@@ -15,11 +15,12 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from google.protobuf import timestamp_pb2
-from nacl.public import PrivateKey
+from nacl.public import PrivateKey, SealedBox
+from nacl.secret import SecretBox
 
-from lattice.errors import BackendUnavailable, LatticeError
+from lattice.errors import BackendFailed, BackendUnavailable, LatticeError
 from lattice.observability import logs, metrics, tracing
-from lattice.server.relay.sealing import open_sealed, seal
+from lattice.server.relay.sealing import new_answer_key, open_box, seal
 from lattice.v1 import chat_pb2, relay_pb2
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class RuntimeLink:
         self.public_key = public_key
         self.outbox: asyncio.Queue[relay_pb2.ConnectResponse | LinkClosed] = asyncio.Queue()
         self.work: dict[str, asyncio.Queue[relay_pb2.WorkEvent | LinkClosed]] = {}
+        self.answer_boxes: dict[str, SecretBox] = {}
+        """Each work item's answer key, as a box that opens what the daemon sends back."""
         self.last_seen = time.monotonic()
         self.closed: LinkClosed | None = None
 
@@ -129,9 +132,15 @@ class RelayHub:
         queue = link.work.get(update.work_id)
         if queue is None:
             return  # the work item was cancelled or failed already: a late answer is dropped
-        event = open_sealed(
-            update.sealed_event, self.key, relay_pb2.WorkEvent, lattice_id=link.lattice_id, work_id=update.work_id
-        )
+        box = link.answer_boxes.get(update.work_id)
+        ids = {"lattice_id": link.lattice_id, "work_id": update.work_id}
+        try:
+            event = open_box(update.sealed_event, box or SealedBox(self.key), relay_pb2.WorkEvent, **ids)
+        except BackendFailed:
+            if box is None:
+                raise
+            # A daemon that predates answer keys seals its answers to the gateway's key instead.
+            event = open_box(update.sealed_event, SealedBox(self.key), relay_pb2.WorkEvent, **ids)
         queue.put_nowait(event)
 
     async def run(self, lattice_id: str, request: chat_pb2.ChatRequest) -> AsyncGenerator[relay_pb2.WorkEvent, None]:
@@ -143,6 +152,8 @@ class RelayHub:
         work_id = uuid.uuid4().hex
         queue: asyncio.Queue[relay_pb2.WorkEvent | LinkClosed] = asyncio.Queue()
         link.work[work_id] = queue
+        answer_key = new_answer_key()
+        link.answer_boxes[work_id] = SecretBox(answer_key)
         self._count_work(link)
         span = tracing.start("lattice.relay.work", {"lattice.runtime": lattice_id, "lattice.work_id": work_id})
         payload = relay_pb2.WorkPayload(
@@ -151,6 +162,7 @@ class RelayHub:
             request=request,
             request_id=logs.current_request_id() or "",
             trace_context=tracing.carrier(span),
+            answer_key=answer_key,
         )
         done = False
         try:
@@ -174,6 +186,7 @@ class RelayHub:
                     return
         finally:
             link.work.pop(work_id, None)
+            link.answer_boxes.pop(work_id, None)
             self._count_work(link)
             span.end()
             if not done:

@@ -1,9 +1,10 @@
-"""Sealed boxes (libsodium via PyNaCl) for what travels on the relay, bound to their envelope.
+"""Encryption (libsodium via PyNaCl) for what travels on the relay, bound to its envelope.
 
-A work payload is sealed to the daemon's X25519 key, an answer to the gateway's, so whatever carries
-the stream (Envoy, a broker between replicas) sees only ciphertext. The sealed message repeats the
-runtime and work ids; `open_*` checks them against the envelope, so a box cannot be replayed onto
-another work item or runtime.
+A work payload is sealed to the daemon's X25519 key; it carries a fresh key for the work item's
+answers, which the daemon encrypts with it (a secret box: one sealed box per streamed piece would
+cost a key exchange each). Whatever carries the stream (Envoy, a broker between replicas) sees only
+ciphertext. Every message repeats the runtime and work ids; `open_box` checks them against the
+envelope, so a box cannot be replayed onto another work item or runtime.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import pathlib
 from typing import TypeVar
 
+import nacl.utils
 from google.protobuf.message import DecodeError, Message
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.secret import SecretBox
 
 from lattice.errors import BackendFailed
 
@@ -21,13 +24,29 @@ M = TypeVar("M", bound=Message)
 
 
 def seal(message: Message, recipient: bytes) -> bytes:
+    """`message` sealed to the holder of `recipient`'s private key."""
     return bytes(SealedBox(PublicKey(recipient)).encrypt(message.SerializeToString()))
 
 
+def new_answer_key() -> bytes:
+    return nacl.utils.random(SecretBox.KEY_SIZE)
+
+
+def lock(message: Message, key: bytes) -> bytes:
+    """`message` in a secret box with `key` (random nonce included)."""
+    return bytes(SecretBox(key).encrypt(message.SerializeToString()))
+
+
 def open_sealed(sealed: bytes, key: PrivateKey, kind: type[M], *, lattice_id: str, work_id: str) -> M:
+    return open_box(sealed, SealedBox(key), kind, lattice_id=lattice_id, work_id=work_id)
+
+
+def open_box(
+    sealed: bytes, box: SealedBox[PrivateKey] | SecretBox, kind: type[M], *, lattice_id: str, work_id: str
+) -> M:
     """The message inside `sealed`, checked to belong to `lattice_id`'s work item `work_id`."""
     try:
-        message = kind.FromString(SealedBox(key).decrypt(sealed))
+        message = kind.FromString(box.decrypt(sealed))
     except (CryptoError, DecodeError) as error:
         raise BackendFailed(
             f"a sealed relay message for work {work_id} did not open", reason="RELAY_SEAL_INVALID"

@@ -2477,6 +2477,14 @@ class WorkPayload(betterproto2.Message):
     join the request's trace; empty otherwise.
     """
 
+    answer_key: "bytes" = betterproto2.field(6, betterproto2.TYPE_BYTES)
+    """
+    A fresh 32-byte key for this work item's answers: the daemon encrypts each `WorkEvent` with it
+    (a libsodium secret box), which costs far less per streamed piece than a sealed box each. It
+    travels inside this sealed payload, so only the daemon learns it. Empty from older gateways:
+    answers are then sealed to the gateway's public key.
+    """
+
 
 default_message_pool.register_message("lattice.v1", "WorkPayload", WorkPayload)
 
@@ -2491,7 +2499,8 @@ class WorkUpdate(betterproto2.Message):
 
     sealed_event: "bytes" = betterproto2.field(2, betterproto2.TYPE_BYTES)
     """
-    A sealed `WorkEvent`.
+    An encrypted `WorkEvent`: a secret box with the work item's `answer_key`, or sealed to the
+    gateway's key when the payload carried none.
     """
 
 
@@ -2729,9 +2738,9 @@ class RelayServiceStub(betterproto2_grpclib.ServiceStub):
     `authorization: Bearer lrd_…`; the gateway pushes work down the stream and the daemon streams
     the answers back, many work items at a time, each tagged with its work id.
 
-    Work and its answers travel sealed (libsodium sealed boxes): a work item to the daemon's public
-    key, an answer to the gateway's. What sits between the two (Envoy, a broker between replicas)
-    carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
+    Work and its answers travel encrypted (libsodium): a work item sealed to the daemon's public key,
+    its answers in secret boxes with a key that came inside it. What sits between the two (Envoy, a
+    broker between replicas) carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
     """
 
     async def connect(

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lattice/v1/relay.proto.
  */
 export const file_lattice_v1_relay: GenFile = /*@__PURE__*/
-  fileDesc("ChZsYXR0aWNlL3YxL3JlbGF5LnByb3RvEgpsYXR0aWNlLnYxIp8BCg5Db25uZWN0UmVxdWVzdBInCgVoZWxsbxgBIAEoCzIWLmxhdHRpY2UudjEuUmVsYXlIZWxsb0gAEi8KCWhlYXJ0YmVhdBgCIAEoCzIaLmxhdHRpY2UudjEuUmVsYXlIZWFydGJlYXRIABIoCgZ1cGRhdGUYAyABKAsyFi5sYXR0aWNlLnYxLldvcmtVcGRhdGVIAEIJCgdtZXNzYWdlIsoBCg9Db25uZWN0UmVzcG9uc2USKwoHd2VsY29tZRgBIAEoCzIYLmxhdHRpY2UudjEuUmVsYXlXZWxjb21lSAASLwoJaGVhcnRiZWF0GAIgASgLMhoubGF0dGljZS52MS5SZWxheUhlYXJ0YmVhdEgAEiQKBHdvcmsYAyABKAsyFC5sYXR0aWNlLnYxLldvcmtJdGVtSAASKAoGY2FuY2VsGAQgASgLMhYubGF0dGljZS52MS5Xb3JrQ2FuY2VsSABCCQoHbWVzc2FnZSI4CgpSZWxheUhlbGxvEhIKCmxhdHRpY2VfaWQYASABKAkSFgoOZGFlbW9uX3ZlcnNpb24YAiABKAkiPQoMUmVsYXlXZWxjb21lEhIKCmxhdHRpY2VfaWQYASABKAkSGQoRaGVhcnRiZWF0X3NlY29uZHMYAiABKAUiPwoOUmVsYXlIZWFydGJlYXQSLQoJc2VuZF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIzCghXb3JrSXRlbRIPCgd3b3JrX2lkGAEgASgJEhYKDnNlYWxlZF9wYXlsb2FkGAIgASgMIucBCgtXb3JrUGF5bG9hZBISCgpsYXR0aWNlX2lkGAEgASgJEg8KB3dvcmtfaWQYAiABKAkSKAoHcmVxdWVzdBgDIAEoCzIXLmxhdHRpY2UudjEuQ2hhdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgEIAEoCRJACg10cmFjZV9jb250ZXh0GAUgAygLMikubGF0dGljZS52MS5Xb3JrUGF5bG9hZC5UcmFjZUNvbnRleHRFbnRyeRozChFUcmFjZUNvbnRleHRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIi0KCldvcmtDYW5jZWwSDwoHd29ya19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiMwoKV29ya1VwZGF0ZRIPCgd3b3JrX2lkGAEgASgJEhQKDHNlYWxlZF9ldmVudBgCIAEoDCKgAQoJV29ya0V2ZW50EhIKCmxhdHRpY2VfaWQYASABKAkSDwoHd29ya19pZBgCIAEoCRIPCgVkZWx0YRgDIAEoCUgAEigKBmZpbmlzaBgEIAEoCzIWLmxhdHRpY2UudjEuV29ya0ZpbmlzaEgAEioKB2ZhaWx1cmUYBSABKAsyFy5sYXR0aWNlLnYxLldvcmtGYWlsdXJlSABCBwoFZXZlbnQiXwoKV29ya0ZpbmlzaBIvCg1maW5pc2hfcmVhc29uGAEgASgOMhgubGF0dGljZS52MS5GaW5pc2hSZWFzb24SIAoFdXNhZ2UYAiABKAsyES5sYXR0aWNlLnYxLlVzYWdlIi4KC1dvcmtGYWlsdXJlEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJMlYKDFJlbGF5U2VydmljZRJGCgdDb25uZWN0EhoubGF0dGljZS52MS5Db25uZWN0UmVxdWVzdBobLmxhdHRpY2UudjEuQ29ubmVjdFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_lattice_v1_chat, file_lattice_v1_common]);
+  fileDesc("ChZsYXR0aWNlL3YxL3JlbGF5LnByb3RvEgpsYXR0aWNlLnYxIp8BCg5Db25uZWN0UmVxdWVzdBInCgVoZWxsbxgBIAEoCzIWLmxhdHRpY2UudjEuUmVsYXlIZWxsb0gAEi8KCWhlYXJ0YmVhdBgCIAEoCzIaLmxhdHRpY2UudjEuUmVsYXlIZWFydGJlYXRIABIoCgZ1cGRhdGUYAyABKAsyFi5sYXR0aWNlLnYxLldvcmtVcGRhdGVIAEIJCgdtZXNzYWdlIsoBCg9Db25uZWN0UmVzcG9uc2USKwoHd2VsY29tZRgBIAEoCzIYLmxhdHRpY2UudjEuUmVsYXlXZWxjb21lSAASLwoJaGVhcnRiZWF0GAIgASgLMhoubGF0dGljZS52MS5SZWxheUhlYXJ0YmVhdEgAEiQKBHdvcmsYAyABKAsyFC5sYXR0aWNlLnYxLldvcmtJdGVtSAASKAoGY2FuY2VsGAQgASgLMhYubGF0dGljZS52MS5Xb3JrQ2FuY2VsSABCCQoHbWVzc2FnZSI4CgpSZWxheUhlbGxvEhIKCmxhdHRpY2VfaWQYASABKAkSFgoOZGFlbW9uX3ZlcnNpb24YAiABKAkiPQoMUmVsYXlXZWxjb21lEhIKCmxhdHRpY2VfaWQYASABKAkSGQoRaGVhcnRiZWF0X3NlY29uZHMYAiABKAUiPwoOUmVsYXlIZWFydGJlYXQSLQoJc2VuZF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIzCghXb3JrSXRlbRIPCgd3b3JrX2lkGAEgASgJEhYKDnNlYWxlZF9wYXlsb2FkGAIgASgMIvsBCgtXb3JrUGF5bG9hZBISCgpsYXR0aWNlX2lkGAEgASgJEg8KB3dvcmtfaWQYAiABKAkSKAoHcmVxdWVzdBgDIAEoCzIXLmxhdHRpY2UudjEuQ2hhdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgEIAEoCRJACg10cmFjZV9jb250ZXh0GAUgAygLMikubGF0dGljZS52MS5Xb3JrUGF5bG9hZC5UcmFjZUNvbnRleHRFbnRyeRISCgphbnN3ZXJfa2V5GAYgASgMGjMKEVRyYWNlQ29udGV4dEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLQoKV29ya0NhbmNlbBIPCgd3b3JrX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIzCgpXb3JrVXBkYXRlEg8KB3dvcmtfaWQYASABKAkSFAoMc2VhbGVkX2V2ZW50GAIgASgMIqABCglXb3JrRXZlbnQSEgoKbGF0dGljZV9pZBgBIAEoCRIPCgd3b3JrX2lkGAIgASgJEg8KBWRlbHRhGAMgASgJSAASKAoGZmluaXNoGAQgASgLMhYubGF0dGljZS52MS5Xb3JrRmluaXNoSAASKgoHZmFpbHVyZRgFIAEoCzIXLmxhdHRpY2UudjEuV29ya0ZhaWx1cmVIAEIHCgVldmVudCJfCgpXb3JrRmluaXNoEi8KDWZpbmlzaF9yZWFzb24YASABKA4yGC5sYXR0aWNlLnYxLkZpbmlzaFJlYXNvbhIgCgV1c2FnZRgCIAEoCzIRLmxhdHRpY2UudjEuVXNhZ2UiLgoLV29ya0ZhaWx1cmUSDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkyVgoMUmVsYXlTZXJ2aWNlEkYKB0Nvbm5lY3QSGi5sYXR0aWNlLnYxLkNvbm5lY3RSZXF1ZXN0GhsubGF0dGljZS52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_lattice_v1_chat, file_lattice_v1_common]);
 
 /**
  * Daemon → gateway.
@@ -224,6 +224,16 @@ export type WorkPayload = Message<"lattice.v1.WorkPayload"> & {
    * @generated from field: map<string, string> trace_context = 5;
    */
   traceContext: { [key: string]: string };
+
+  /**
+   * A fresh 32-byte key for this work item's answers: the daemon encrypts each `WorkEvent` with it
+   * (a libsodium secret box), which costs far less per streamed piece than a sealed box each. It
+   * travels inside this sealed payload, so only the daemon learns it. Empty from older gateways:
+   * answers are then sealed to the gateway's public key.
+   *
+   * @generated from field: bytes answer_key = 6;
+   */
+  answerKey: Uint8Array;
 };
 
 /**
@@ -269,7 +279,8 @@ export type WorkUpdate = Message<"lattice.v1.WorkUpdate"> & {
   workId: string;
 
   /**
-   * A sealed `WorkEvent`.
+   * An encrypted `WorkEvent`: a secret box with the work item's `answer_key`, or sealed to the
+   * gateway's key when the payload carried none.
    *
    * @generated from field: bytes sealed_event = 2;
    */
@@ -384,9 +395,9 @@ export const WorkFailureSchema: GenMessage<WorkFailure> = /*@__PURE__*/
  * `authorization: Bearer lrd_…`; the gateway pushes work down the stream and the daemon streams
  * the answers back, many work items at a time, each tagged with its work id.
  *
- * Work and its answers travel sealed (libsodium sealed boxes): a work item to the daemon's public
- * key, an answer to the gateway's. What sits between the two (Envoy, a broker between replicas)
- * carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
+ * Work and its answers travel encrypted (libsodium): a work item sealed to the daemon's public key,
+ * its answers in secret boxes with a key that came inside it. What sits between the two (Envoy, a
+ * broker between replicas) carries only ciphertext. No HTTP mapping: a bidirectional stream has none.
  *
  * @generated from service lattice.v1.RelayService
  */
