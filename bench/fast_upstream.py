@@ -6,8 +6,15 @@ A raw asyncio HTTP/1.1 server (keep-alive, Content-Length bodies) that answers a
   one go with chunked transfer encoding; or as one JSON completion without `stream`.
 - `GET /v1/models`: one model, MODEL_ID (any requested model name is echoed back).
 - `GET /api/v0/models`: the same model in LM Studio's shape, marked loaded, for Local Lattice's probe.
+- `GET /stats`: chat requests answered, in flight now, and the most in flight at once (`?reset=1`
+  restarts that peak from now).
 
-    python -m bench.fast_upstream --port 9000
+Options for benchmarks that need the upstream to hold work (it still costs no CPU while it waits):
+`--delay-ms D` answers each chat D ms after it arrived; `--echo` answers with the request's last user
+message (split at spaces, like tests/echo_upstream.py) instead of ANSWER, so an answer shows which
+request it belongs to.
+
+    python -m bench.fast_upstream --port 9000 [--delay-ms 2000] [--echo]
 """
 
 from __future__ import annotations
@@ -15,12 +22,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from dataclasses import dataclass
 from typing import Any
 
 MODEL_ID = "bench-model"
 ANSWER_PIECES = ("The", " capital", " of", " France", " is", " Paris", ".")
 ANSWER = "".join(ANSWER_PIECES)
 CREATED = 1_700_000_000
+
+
+@dataclass
+class Options:
+    delay_seconds: float = 0.0
+    echo: bool = False
+
+
+OPTIONS = Options()
+STATS = {"chat_requests": 0, "in_flight": 0, "peak_in_flight": 0}
 
 
 def _chunk(model: str, delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
@@ -45,17 +63,35 @@ _SSE_HEAD = (
 _streams: dict[tuple[str, bool], bytes] = {}
 
 
+def _sse(model: str, include_usage: bool, pieces: tuple[str, ...], usage: dict[str, int]) -> bytes:
+    parts = [_chunk(model, {"role": "assistant", "content": ""})]
+    parts += [_chunk(model, {"content": piece}) for piece in pieces]
+    parts.append(_chunk(model, {}, finish="stop"))
+    if include_usage:
+        parts.append(_chunk(model, {}, usage=usage))
+    parts.append(b"%x\r\n%s\r\n0\r\n\r\n" % (len(_DONE), _DONE))
+    return b"".join(parts)
+
+
 def sse_response(model: str, include_usage: bool) -> bytes:
     key = (model, include_usage)
     if key not in _streams:
-        parts = [_chunk(model, {"role": "assistant", "content": ""})]
-        parts += [_chunk(model, {"content": piece}) for piece in ANSWER_PIECES]
-        parts.append(_chunk(model, {}, finish="stop"))
-        if include_usage:
-            parts.append(_chunk(model, {}, usage=USAGE))
-        parts.append(b"%x\r\n%s\r\n0\r\n\r\n" % (len(_DONE), _DONE))
-        _streams[key] = b"".join(parts)
+        _streams[key] = _sse(model, include_usage, ANSWER_PIECES, USAGE)
     return _streams[key]
+
+
+def echo_pieces(request: dict[str, Any]) -> tuple[str, ...]:
+    """The last user message, as words (the first bare, the others with their leading space)."""
+    text = ""
+    for message in reversed(request.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            text = str(content or "")
+            break
+    words = text.split(" ")
+    return (words[0], *(" " + word for word in words[1:]))
 
 
 def json_response(status: int, payload: object, *, close: bool = False) -> bytes:
@@ -65,14 +101,14 @@ def json_response(status: int, payload: object, *, close: bool = False) -> bytes
     return head.encode() + (b"connection: close\r\n" if close else b"") + b"\r\n" + body
 
 
-def completion(model: str) -> dict[str, Any]:
+def completion(model: str, text: str = ANSWER, usage: dict[str, int] = USAGE) -> dict[str, Any]:
     return {
         "id": "chatcmpl-bench",
         "object": "chat.completion",
         "created": CREATED,
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],
-        "usage": USAGE,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": usage,
     }
 
 
@@ -88,14 +124,22 @@ def respond(method: str, path: str, body: bytes) -> bytes:
         return json_response(200, LMSTUDIO_MODELS)
     if method == "GET" and path in ("/health", "/healthz"):
         return json_response(200, {"status": "ok"})
+    if method == "GET" and path == "/stats":
+        return json_response(200, STATS)
     if method == "POST" and path in ("/v1/chat/completions", "/chat/completions"):
         try:
             request = json.loads(body)
         except ValueError:
             return json_response(400, {"error": {"message": "body is not JSON"}})
         model = str(request.get("model") or MODEL_ID)
+        include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        if OPTIONS.echo:
+            pieces = echo_pieces(request)
+            usage = {"prompt_tokens": len(pieces), "completion_tokens": len(pieces), "total_tokens": 2 * len(pieces)}
+            if request.get("stream"):
+                return _SSE_HEAD + b"\r\n" + _sse(model, include_usage, pieces, usage)
+            return json_response(200, completion(model, "".join(pieces), usage))
         if request.get("stream"):
-            include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
             return _SSE_HEAD + b"\r\n" + sse_response(model, include_usage)
         return json_response(200, completion(model))
     return json_response(404, {"error": {"message": f"no route {method} {path}"}})
@@ -136,13 +180,39 @@ class _Connection(asyncio.Protocol):
                 return
             body = bytes(self._buffer[end + 4 : end + 4 + length])
             del self._buffer[: end + 4 + length]
-            self._transport.write(respond(method, path, body))
+            if method == "GET" and path.startswith("/stats?reset=1"):
+                STATS["peak_in_flight"] = STATS["in_flight"]
+            chat = method == "POST" and path.split("?", 1)[0] in ("/v1/chat/completions", "/chat/completions")
+            if chat:
+                STATS["chat_requests"] += 1
+                STATS["in_flight"] += 1
+                STATS["peak_in_flight"] = max(STATS["peak_in_flight"], STATS["in_flight"])
+            response = respond(method, path, body)
+            if chat and OPTIONS.delay_seconds > 0:
+                # Answered later; HTTP/1.1 clients send the next request on this connection only after.
+                loop = asyncio.get_running_loop()
+                loop.call_later(OPTIONS.delay_seconds, _deliver, self._transport, response, close)
+                if close:
+                    self._transport = None
+                continue
+            if chat:
+                STATS["in_flight"] -= 1
+            self._transport.write(response)
             if close:
                 self._transport.close()
                 self._transport = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+
+
+def _deliver(transport: asyncio.Transport, response: bytes, close: bool) -> None:
+    STATS["in_flight"] -= 1
+    if transport.is_closing():
+        return
+    transport.write(response)
+    if close:
+        transport.close()
 
 
 async def serve(host: str, port: int) -> None:
@@ -156,7 +226,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="answer each chat this many ms after it arrived")
+    parser.add_argument("--echo", action="store_true", help="answer with the last user message instead of ANSWER")
     args = parser.parse_args()
+    OPTIONS.delay_seconds = args.delay_ms / 1000
+    OPTIONS.echo = args.echo
     asyncio.run(serve(args.host, args.port))
 
 

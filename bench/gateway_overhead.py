@@ -27,8 +27,6 @@ import argparse
 import asyncio
 import collections
 import os
-import pathlib
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -41,7 +39,6 @@ import httpx
 from bench.common import (
     PEER_VENVS,
     REPO,
-    Process,
     cpu_seconds,
     fmt,
     load_average,
@@ -50,16 +47,13 @@ from bench.common import (
     median,
     percentile,
     running,
-    spawn,
     table,
     venv_version,
-    wait_http,
     write_results,
 )
 from bench.fast_upstream import ANSWER, MODEL_ID
-from bench.peers import STARTUP_TIMEOUT, lattice_config, peer_env, start_litellm, start_local_lattice
+from bench.peers import lattice_config, start_fast_upstream, start_lattice, start_litellm, start_local_lattice
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
-from tests.gateway_process import free_port, start_gateway
 
 QUESTION = "What is the capital of France?"
 HTTP_BODY: dict[str, Any] = {
@@ -382,21 +376,13 @@ async def run(args: argparse.Namespace) -> int:
     print(f"gateway overhead: rates {args.rates} req/s, {args.duration:g} s each, {args.repeats} repetitions")
     skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="lattice-bench-") as log_dir, running([]) as processes:
-        upstream_port = free_port()
-        upstream = spawn(
-            "fast-upstream",
-            [sys.executable, "-m", "bench.fast_upstream", "--port", str(upstream_port)],
-            pathlib.Path(log_dir),
-            {**peer_env(), "PYTHONPATH": str(REPO)},
-        )
+        upstream, upstream_root = start_fast_upstream(log_dir)
         processes.append(upstream)
-        upstream_root = f"http://127.0.0.1:{upstream_port}"
-        wait_http(upstream, f"{upstream_root}/v1/models", STARTUP_TIMEOUT)
 
         config = os.path.join(log_dir, "lattice.toml")
         lattice_config(config, f"{upstream_root}/v1")
-        gateway = start_gateway(pathlib.Path(log_dir), LATTICE_CONFIG=config)
-        processes.append(Process("lattice", gateway.process, gateway.log_path))
+        gateway, gateway_process = start_lattice(log_dir, config)
+        processes.append(gateway_process)
 
         targets: list[Target] = [
             HttpTarget("direct", f"{upstream_root}/v1", upstream.process.pid, args.timeout, {}),

@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import pathlib
 import secrets
+import sys
 
 from bench.common import (
     PEER_VENVS,
+    REPO,
     Process,
     spawn,
     wait_http,
 )
 from bench.fast_upstream import MODEL_ID
-from tests.gateway_process import free_port
+from tests.gateway_process import GatewayProcess, free_port, start_gateway
 
 STARTUP_TIMEOUT = 120.0
 
@@ -25,14 +27,47 @@ def peer_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def lattice_config(path: str, upstream_url: str) -> None:
+def start_fast_upstream(log_dir: str, *options: str) -> tuple[Process, str]:
+    """`bench.fast_upstream` on a free port (`options` as on its command line); returns it and its root URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.fast_upstream", "--port", str(port), *options]
+    upstream = spawn("fast-upstream", command, pathlib.Path(log_dir), {**peer_env(), "PYTHONPATH": str(REPO)})
+    root = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(upstream, f"{root}/v1/models", STARTUP_TIMEOUT)
+    except BaseException:
+        upstream.stop()
+        raise
+    return upstream, root
+
+
+def start_lattice(log_dir: str, config: str) -> tuple[GatewayProcess, Process]:
+    """`lattice serve` with the TOML file `config`; returns it, and it as a Process to stop with the others."""
+    gateway = start_gateway(pathlib.Path(log_dir), LATTICE_CONFIG=config)
+    return gateway, Process("lattice", gateway.process, gateway.log_path)
+
+
+def lattice_config(
+    path: str,
+    upstream_url: str,
+    *,
+    max_concurrent_per_model: int = 1024,
+    queue_size: int = 4096,
+    queue_timeout_seconds: float = 30.0,
+) -> None:
+    """Lattice with the upstream as its only model. By default its caps are raised so admission never
+    queues, and the per-caller limits (a rate limit, streams at once) are off: the benchmarks' clients
+    are one caller (or two) sending far more than one agent would."""
     with open(path, "w") as f:
         f.write(
             f"""# Only the proxied model: no MLX model is loaded for this benchmark.
 default_model = "{MODEL_ID}"
-max_concurrent_per_model = 1024
+max_concurrent_per_model = {max_concurrent_per_model}
 max_concurrent_total = 4096
-queue_size = 4096
+queue_size = {queue_size}
+queue_timeout_seconds = {queue_timeout_seconds}
+rate_limit_per_minute = 0
+max_streams_per_key = 100000
 
 [[models]]
 id = "{MODEL_ID}"
