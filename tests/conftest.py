@@ -133,4 +133,3 @@ async def store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Async
     opened = await open_store(url, tmp_path)
     yield opened
     await opened.close()
-
