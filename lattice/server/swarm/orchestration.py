@@ -271,14 +271,11 @@ class Swarm:
             return
         prompt = judge_prompt(conversation, candidates, criteria)
         call = Call(JUDGE, replace(judge, messages=(_system(JUDGE_SYSTEM_PROMPT), _user(prompt))), prompt=prompt)
-        done: AgentFinished | None = None
-        async with aclosing(run_agents(self._run, [call], agent_timeout=limits.agent_timeout_seconds)) as reports:
-            async for report in reports:
-                usage.add(report)
-                if isinstance(report, AgentFinished):
-                    done = report
-                yield report
-        assert done is not None
+        outcome: list[AgentFinished] = []
+        async with aclosing(self._run_single(call, limits, usage, outcome)) as events:
+            async for event in events:
+                yield event
+        done = outcome[-1]
         if done.failure is not None:
             yield _longest(candidates, f"the judge failed ({done.failure.message})")
             return
@@ -304,16 +301,24 @@ class Swarm:
         """The synthesis's events; if it fails, a `Verdict` for the longest answer instead."""
         prompt = _synthesis_prompt(conversation, candidates)
         call = Call(SYNTHESIS, replace(synthesis, messages=(_user(prompt),)), prompt=prompt)
-        done: AgentFinished | None = None
+        outcome: list[AgentFinished] = []
+        async with aclosing(self._run_single(call, limits, usage, outcome)) as events:
+            async for event in events:
+                yield event
+        done = outcome[-1]
+        if done.failure is not None:
+            yield _longest(candidates, f"the synthesis failed ({done.failure.message})")
+
+    async def _run_single(
+        self, call: Call, limits: SwarmLimits, usage: _Usage, outcome: list[AgentFinished]
+    ) -> AsyncGenerator[SwarmEvent, None]:
+        """One helper agent's events (the judge, the synthesis); its `AgentFinished` is added to `outcome`."""
         async with aclosing(run_agents(self._run, [call], agent_timeout=limits.agent_timeout_seconds)) as reports:
             async for report in reports:
                 usage.add(report)
                 if isinstance(report, AgentFinished):
-                    done = report
+                    outcome.append(report)
                 yield report
-        assert done is not None
-        if done.failure is not None:
-            yield _longest(candidates, f"the synthesis failed ({done.failure.message})")
 
     def _agent_request(
         self, base: ChatRequest, agent: Agent, index: int, messages: tuple[Message, ...] | None = None
