@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
 from lattice.errors import InvalidArgument
 from lattice.server import chat
-from lattice.server.gateway import Queued
 from lattice.server.registry import RegisteredModel
 from lattice.server.resolver import Resolution, Verdict
 from lattice.v1 import chat_pb2, common_pb2, resolve_pb2
+
+if TYPE_CHECKING:  # an annotation only: a real import would close a cycle (gateway → relay backend → here)
+    from lattice.server.gateway import Queued
 
 _ROLES = {
     common_pb2.ROLE_SYSTEM: chat.Role.SYSTEM,
