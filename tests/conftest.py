@@ -17,6 +17,7 @@ import pytest
 
 from lattice.server.store import Store, open_store
 from tests.gateway_process import REPO, GatewayProcess, free_port, lattice_env, start_gateway
+from tests.personal_runtime_fixtures import Daemon, EchoProvider, start_echo_provider, stopping_daemons
 from tests.postgres_server import fresh_database, postgres_server
 
 API_KEY = "test-key-0123456789"
@@ -42,6 +43,21 @@ def keyed_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayP
 async def channel(gateway: GatewayProcess) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(gateway.grpc_target) as ch:
         yield ch
+
+
+@pytest.fixture(scope="module")
+def echo() -> Iterator[EchoProvider]:
+    """The echo provider (tests/echo_upstream.py) a module's daemons run their work on."""
+    provider = start_echo_provider()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    """Daemons a test started; stopped whatever happens."""
+    with stopping_daemons() as started:
+        yield started
 
 
 # The browser origin the test Envoy allows (every other origin is refused).

@@ -1,5 +1,6 @@
 """Real processes for the personal-runtime tests: a gateway with its own database, `lattice keys`,
-`lattice-ctl` pairing and daemons, and the echo provider a daemon can run work on."""
+`lattice-ctl` pairing and daemons, the echo provider a daemon can run work on, and an OAuth issuer
+whose access tokens a gateway can be set to accept."""
 
 from __future__ import annotations
 
@@ -9,17 +10,25 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.gateway_process import REPO, GatewayProcess, free_port, lattice_env
 
 BIN = pathlib.Path(sys.executable).parent
 BOTH_SCOPES = "lattice:compute:inference,lattice:compute:personal_runtime:manage"
 WAIT_SECONDS = 60.0
+ISSUER = "https://issuer.test"
+AUDIENCE = "lattice"
+# User-authorized mode: a signing key made here stands in for the OAuth issuer's.
+SIGNING_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
 def gateway_env(tmp: pathlib.Path) -> dict[str, str]:
@@ -29,6 +38,25 @@ def gateway_env(tmp: pathlib.Path) -> dict[str, str]:
         "LATTICE_RELAY_HEARTBEAT_SECONDS": "1",
         "LATTICE_AUTH_CACHE_SECONDS": "0",
     }
+
+
+def oauth_env(directory: pathlib.Path) -> dict[str, str]:
+    """The settings for a gateway that accepts the test issuer's access tokens (its public key is
+    written, as PEM, into `directory`)."""
+    keys_file = directory / "issuer.pem"
+    keys_file.write_bytes(SIGNING_KEY.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    return {
+        "LATTICE_OAUTH_ISSUER": ISSUER,
+        "LATTICE_OAUTH_AUDIENCE": AUDIENCE,
+        "LATTICE_OAUTH_KEYS_FILE": str(keys_file),
+    }
+
+
+def access_token(subject: str, scope: str, *, issuer: str = ISSUER, lifetime: float = 300.0) -> str:
+    """An access token the test issuer signed (ES256) for `subject`, valid for `lifetime` seconds."""
+    now = time.time()
+    claims = {"iss": issuer, "aud": AUDIENCE, "sub": subject, "scope": scope, "iat": now, "exp": now + lifetime}
+    return jwt.encode(claims, SIGNING_KEY, algorithm="ES256")
 
 
 def create_key(env: dict[str, str], account: str, scopes: str = BOTH_SCOPES) -> str:
@@ -115,6 +143,17 @@ def pair(gateway: GatewayProcess, key: str, home: pathlib.Path, name: str, *conn
     return daemon
 
 
+@contextmanager
+def stopping_daemons() -> Iterator[list[Daemon]]:
+    """A list for the daemons started inside the block; each is stopped whatever happens."""
+    started: list[Daemon] = []
+    try:
+        yield started
+    finally:
+        for daemon in started:
+            daemon.stop()
+
+
 def runtime_status(gateway: GatewayProcess, key: str, lattice_id: str) -> str:
     return str(rest(gateway, "GET", f"/v1/personal-runtimes/{lattice_id}", key).json()["runtime"]["status"])
 
@@ -150,3 +189,30 @@ def start_echo_provider() -> EchoProvider:
 
     wait_for(up, "the echo provider to listen")
     return provider
+
+
+def echo_daemon(
+    gateway: GatewayProcess, key: str, echo: EchoProvider, home: pathlib.Path, daemons: list[Daemon], name: str
+) -> Daemon:
+    """A runtime `name` of the key's account, paired in `home` with the echo server as its provider,
+    and its daemon started (and added to `daemons`, for whoever stops them)."""
+    daemon = pair(gateway, key, home, name, "--provider-url", echo.url)
+    daemons.append(daemon)
+    daemon.start()
+    return daemon
+
+
+def echo_runtime(
+    gateway: GatewayProcess,
+    env: dict[str, str],
+    echo: EchoProvider,
+    home: pathlib.Path,
+    daemons: list[Daemon],
+    account: str,
+    *,
+    name: str | None = None,
+) -> tuple[str, Daemon]:
+    """A key of a new account, and a running daemon paired with one of its runtimes (named `name`, or
+    after the account), whose provider is the echo server."""
+    key = create_key(env, account)
+    return key, echo_daemon(gateway, key, echo, home, daemons, account if name is None else name)

@@ -27,10 +27,10 @@ from tests.personal_runtime_fixtures import (
     Daemon,
     EchoProvider,
     create_key,
+    echo_daemon,
     gateway_env,
-    pair,
     runtime_status,
-    start_echo_provider,
+    stopping_daemons,
     wait_for,
 )
 
@@ -70,22 +70,14 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> It
 
 
 @pytest.fixture(scope="module")
-def echo() -> Iterator[EchoProvider]:
-    provider = start_echo_provider()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(scope="module")
 def traffic(
     gateway: GatewayProcess, env: dict[str, str], echo: EchoProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str, Daemon]]:
     """Two accounts' keys; the first has a reachable personal runtime and made three requests (two
     chats on the model, one on its runtime) and one refused one; the second made one chat."""
     alice, bob = create_key(env, "acct_alice"), create_key(env, "acct_bob")
-    daemon = pair(gateway, alice, tmp_path_factory.mktemp("ctl"), "Alice's laptop", "--provider-url", echo.url)
-    daemon.start()
-    try:
+    with stopping_daemons() as started:
+        daemon = echo_daemon(gateway, alice, echo, tmp_path_factory.mktemp("ctl"), started, "Alice's laptop")
         wait_for(lambda: runtime_status(gateway, alice, daemon.lattice_id) == "reachable", "the daemon to connect")
         for key, request_id, model, text in (
             (alice, "dash-alice-1", MODEL, SECRET_PROMPT),
@@ -105,8 +97,6 @@ def traffic(
                 model="no-such-model", messages=[{"role": "user", "content": "hi"}]
             )
         yield alice, bob, daemon
-    finally:
-        daemon.stop()
 
 
 def snapshot(gateway: GatewayProcess, key: str | None) -> httpx.Response:

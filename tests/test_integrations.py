@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.gateway_process import REPO, GatewayProcess, lattice_env, start_gateway
-from tests.personal_runtime_fixtures import Daemon, create_key, gateway_env, pair, start_echo_provider
+from tests.personal_runtime_fixtures import EchoProvider, create_key, echo_daemon, gateway_env, stopping_daemons
 
 pytestmark = pytest.mark.slow
 
@@ -40,18 +40,12 @@ def key(env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def runtime(gateway: GatewayProcess, key: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def runtime(
+    gateway: GatewayProcess, key: str, echo: EchoProvider, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A paired personal runtime (its lat_… id) whose daemon runs work on the echo provider."""
-    echo = start_echo_provider()
-    daemon: Daemon | None = None
-    try:
-        daemon = pair(gateway, key, tmp_path_factory.mktemp("ctl"), "laptop", "--provider-url", echo.url)
-        daemon.start()
-        yield daemon.lattice_id
-    finally:
-        if daemon is not None:
-            daemon.stop()
-        echo.stop()
+    with stopping_daemons() as started:
+        yield echo_daemon(gateway, key, echo, tmp_path_factory.mktemp("ctl"), started, "laptop").lattice_id
 
 
 def run_example(script: str, gateway: GatewayProcess, key: str, lattice_id: str) -> list[str]:

@@ -10,16 +10,12 @@ import pathlib
 import signal
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 
 import grpc
 import httpx
-import jwt
 import openai
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from lattice.v1 import personal_runtime_pb2, personal_runtime_pb2_grpc, resolve_pb2, resolve_pb2_grpc
@@ -28,13 +24,14 @@ from tests.personal_runtime_fixtures import (
     BIN,
     Daemon,
     EchoProvider,
+    access_token,
     create_key,
+    echo_runtime,
     error_code,
     gateway_env,
-    pair,
+    oauth_env,
     rest,
     runtime_status,
-    start_echo_provider,
     wait_for,
 )
 from tests.rpc_errors import error_info
@@ -42,33 +39,10 @@ from tests.rpc_errors import error_info
 pytestmark = pytest.mark.slow
 
 
-ISSUER = "https://issuer.test"
-AUDIENCE = "lattice"
-# User-authorized mode: a signing key made here stands in for the OAuth issuer's.
-SIGNING_KEY = ec.generate_private_key(ec.SECP256R1())
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     directory = tmp_path_factory.mktemp("personal-db")
-    keys_file = directory / "issuer.pem"
-    keys_file.write_bytes(
-        SIGNING_KEY.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return {
-        **gateway_env(directory),
-        "LATTICE_OAUTH_ISSUER": ISSUER,
-        "LATTICE_OAUTH_AUDIENCE": AUDIENCE,
-        "LATTICE_OAUTH_KEYS_FILE": str(keys_file),
-    }
-
-
-def access_token(subject: str, scope: str, *, issuer: str = ISSUER, lifetime: float = 300) -> str:
-    now = time.time()
-    claims = {"iss": issuer, "aud": AUDIENCE, "sub": subject, "scope": scope, "iat": now, "exp": now + lifetime}
-    return jwt.encode(claims, SIGNING_KEY, algorithm="ES256")
+    return {**gateway_env(directory), **oauth_env(directory)}
 
 
 @pytest.fixture(scope="module")
@@ -76,39 +50,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> It
     process = start_gateway(tmp_path_factory.mktemp("personal"), **env)
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def echo() -> Iterator[EchoProvider]:
-    provider = start_echo_provider()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    """Daemons a test started; stopped whatever happens."""
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        daemon.stop()
-
-
-def echo_runtime(
-    gateway: GatewayProcess,
-    env: dict[str, str],
-    echo: EchoProvider,
-    home: pathlib.Path,
-    daemons: list[Daemon],
-    account: str,
-) -> tuple[str, Daemon]:
-    """A key of a new account, and a running daemon paired with one of its runtimes, whose provider is
-    the echo server."""
-    key = create_key(env, account)
-    daemon = pair(gateway, key, home, account, "--provider-url", echo.url)
-    daemons.append(daemon)
-    daemon.start()
-    return key, daemon
 
 
 def slow_stream(gateway: GatewayProcess, key: str, daemon: Daemon) -> Iterator[ChatCompletionChunk]:

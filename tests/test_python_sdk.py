@@ -21,10 +21,7 @@ import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lattice_client import (
     AccessTokenExpiredError,
     ApiKey,
@@ -63,9 +60,10 @@ from tests.personal_runtime_fixtures import (
     BOTH_SCOPES,
     Daemon,
     EchoProvider,
+    access_token,
     create_key,
     gateway_env,
-    start_echo_provider,
+    oauth_env,
     wait_for,
 )
 
@@ -74,30 +72,16 @@ MANAGE = "lattice:compute:personal_runtime:manage"
 # A prompt the echo provider answers one word every 0.2 s: 40 words hold a runtime's one slot for ~8 s.
 SLOW_PROMPT = "slow: " + " ".join(f"word{i}" for i in range(40))
 PATIENT = RetryPolicy(max_attempts=100, max_delay=30, max_elapsed=120)
-ISSUER, AUDIENCE = "https://issuer.test", "lattice"
-# User-authorized mode: a signing key made here stands in for the OAuth issuer's.
-SIGNING_KEY = ec.generate_private_key(ec.SECP256R1())
-
-
-def access_token(subject: str, scope: str, lifetime: float = 300) -> str:
-    now = time.time()
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "scope": scope, "iat": now, "exp": now + lifetime}
-    return jwt.encode(claims, SIGNING_KEY, algorithm="ES256")
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     directory = tmp_path_factory.mktemp("sdk-db")
-    keys_file = directory / "issuer.pem"
-    public_key = SIGNING_KEY.public_key()
-    keys_file.write_bytes(public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
     return {
         **gateway_env(directory),
         "LATTICE_RELAY_MAX_IN_FLIGHT": "1",
         "LATTICE_QUEUE_SIZE": "0",
-        "LATTICE_OAUTH_ISSUER": ISSUER,
-        "LATTICE_OAUTH_AUDIENCE": AUDIENCE,
-        "LATTICE_OAUTH_KEYS_FILE": str(keys_file),
+        **oauth_env(directory),
     }
 
 
@@ -106,21 +90,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> It
     process = start_gateway(tmp_path_factory.mktemp("sdk"), **env)
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def echo() -> Iterator[EchoProvider]:
-    provider = start_echo_provider()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        daemon.stop()
 
 
 @pytest.fixture
@@ -353,7 +322,7 @@ async def test_an_oauth_access_token_acts_for_its_subject(gateway: GatewayProces
     async with ComputeClient(target=target, credential=OAuthToken(access_token(user, INFERENCE))) as narrow:
         with pytest.raises(InsufficientScopesError):
             await narrow.personal_runtimes.revoke(created)
-    async with ComputeClient(target=target, credential=OAuthToken(access_token(user, MANAGE, -60))) as late:
+    async with ComputeClient(target=target, credential=OAuthToken(access_token(user, MANAGE, lifetime=-60))) as late:
         with pytest.raises(AccessTokenExpiredError) as expired:
             await late.personal_runtimes.list()
     assert expired.value.code == "UNAUTHENTICATED" and isinstance(expired.value, AuthenticationError)

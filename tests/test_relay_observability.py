@@ -17,16 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gateway_process import GatewayProcess, start_gateway
-from tests.personal_runtime_fixtures import (
-    Daemon,
-    EchoProvider,
-    create_key,
-    gateway_env,
-    pair,
-    runtime_status,
-    start_echo_provider,
-    wait_for,
-)
+from tests.personal_runtime_fixtures import Daemon, EchoProvider, echo_runtime, gateway_env, runtime_status, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -45,26 +36,15 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> It
     process.stop()
 
 
-@pytest.fixture(scope="module")
-def echo() -> Iterator[EchoProvider]:
-    provider = start_echo_provider()
-    yield provider
-    provider.stop()
-
-
 @pytest.fixture
 def runtime(
-    gateway: GatewayProcess, env: dict[str, str], echo: EchoProvider, tmp_path: pathlib.Path
-) -> Iterator[tuple[str, Daemon]]:
+    gateway: GatewayProcess, env: dict[str, str], echo: EchoProvider, tmp_path: pathlib.Path, daemons: list[Daemon]
+) -> tuple[str, Daemon]:
     """A new account's key and its running daemon, whose provider is the echo server."""
-    key = create_key(env, f"acct_{tmp_path.name[-12:].replace('-', '_')}")
-    daemon = pair(gateway, key, tmp_path / "ctl", "observed", "--provider-url", echo.url)
-    daemon.start()
-    try:
-        wait_for(lambda: runtime_status(gateway, key, daemon.lattice_id) == "reachable", "the daemon to connect")
-        yield key, daemon
-    finally:
-        daemon.stop()
+    account = f"acct_{tmp_path.name[-12:].replace('-', '_')}"
+    key, daemon = echo_runtime(gateway, env, echo, tmp_path / "ctl", daemons, account, name="observed")
+    wait_for(lambda: runtime_status(gateway, key, daemon.lattice_id) == "reachable", "the daemon to connect")
+    return key, daemon
 
 
 def metric(gateway: GatewayProcess, name: str, **labels: str) -> float | None:

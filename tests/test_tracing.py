@@ -25,7 +25,6 @@ from tests.personal_runtime_fixtures import (
     gateway_env,
     pair,
     runtime_status,
-    start_echo_provider,
     wait_for,
 )
 
@@ -128,13 +127,6 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayPr
     process = start_gateway(tmp_path_factory.mktemp("traced"), **env)
     yield process, env
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def echo() -> Iterator[EchoProvider]:
-    provider = start_echo_provider()
-    yield provider
-    provider.stop()
 
 
 @pytest.mark.slow

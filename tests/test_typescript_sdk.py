@@ -15,13 +15,9 @@ import pathlib
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.conftest import EnvoyProcess, _run_envoy
 from tests.gateway_process import REPO, GatewayProcess, lattice_env, start_gateway
@@ -30,40 +26,25 @@ from tests.personal_runtime_fixtures import (
     BOTH_SCOPES,
     Daemon,
     EchoProvider,
+    access_token,
     create_key,
     gateway_env,
-    start_echo_provider,
+    oauth_env,
 )
 
 pytestmark = pytest.mark.slow
 
 TYPESCRIPT = REPO / "clients" / "typescript"
 MODEL = "smollm2-135m-instruct"
-ISSUER = "https://issuer.test"
-AUDIENCE = "lattice"
 ACCOUNT = "acct_sdk"
+# The access token outlives the node suite (up to 600 s), not only the default 300 s.
+TOKEN_LIFETIME = 3600.0
 
 
 @pytest.fixture(scope="module")
-def signing_key() -> ec.EllipticCurvePrivateKey:
-    """Stands in for the OAuth issuer's key."""
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory, signing_key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     directory = tmp_path_factory.mktemp("sdk-db")
-    keys_file = directory / "issuer.pem"
-    public = signing_key.public_key()
-    keys_file.write_bytes(
-        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    return {
-        **gateway_env(directory),
-        "LATTICE_OAUTH_ISSUER": ISSUER,
-        "LATTICE_OAUTH_AUDIENCE": AUDIENCE,
-        "LATTICE_OAUTH_KEYS_FILE": str(keys_file),
-    }
+    return {**gateway_env(directory), **oauth_env(directory)}
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +78,6 @@ def sdk_envoy(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="module")
-def echo() -> Iterator[EchoProvider]:
-    provider = start_echo_provider()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(scope="module")
 def typescript_build() -> None:
     """Compiles the package and its tests (tsc --strict) into dist/."""
     tsc = TYPESCRIPT / "node_modules" / ".bin" / "tsc"
@@ -115,12 +89,6 @@ def typescript_build() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def access_token(key: ec.EllipticCurvePrivateKey, subject: str, scope: str) -> str:
-    now = time.time()
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "scope": scope, "iat": now, "exp": now + 3600}
-    return jwt.encode(claims, key, algorithm="ES256")
-
-
 def test_typescript_sdk(
     typescript_build: None,
     gateway: GatewayProcess,
@@ -129,7 +97,6 @@ def test_typescript_sdk(
     tiny_env: dict[str, str],
     sdk_envoy: EnvoyProcess,
     echo: EchoProvider,
-    signing_key: ec.EllipticCurvePrivateKey,
     tmp_path: pathlib.Path,
 ) -> None:
     homes = tmp_path / "ctl"
@@ -143,7 +110,7 @@ def test_typescript_sdk(
         "SDK_TEST_INFERENCE_KEY": create_key(env, ACCOUNT, "lattice:compute:inference"),
         "SDK_TEST_OTHER_KEY": create_key(env, "acct_other"),
         "SDK_TEST_TINY_KEY": create_key(tiny_env, ACCOUNT),
-        "SDK_TEST_ACCESS_TOKEN": access_token(signing_key, ACCOUNT, BOTH_SCOPES.replace(",", " ")),
+        "SDK_TEST_ACCESS_TOKEN": access_token(ACCOUNT, BOTH_SCOPES.replace(",", " "), lifetime=TOKEN_LIFETIME),
         "SDK_TEST_PROVIDER_URL": echo.url,
         "SDK_TEST_LATTICE_CTL": str(BIN / "lattice-ctl"),
         "SDK_TEST_CTL_HOMES": str(homes),
