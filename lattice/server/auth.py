@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextvars
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 
 from lattice.errors import LatticeError, PermissionDenied, Unauthenticated
 from lattice.server.authenticator import Authenticator
 from lattice.server.credentials import api_key_from_metadata
+from lattice.server.handlers import Handler, rebuilt
 from lattice.server.principals import INFERENCE, MANAGE_RUNTIMES, Principal
 from lattice.server.services.status import abort_with_error
 
@@ -41,9 +42,6 @@ SCOPES: dict[str, tuple[str, ...]] = {
 }
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("lattice_principal", default=None)
-
-# Generic in the stubs only, so the alias is a string.
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 def current_principal() -> Principal | None:
@@ -113,7 +111,7 @@ def _as(handler: Handler, principal: Principal) -> Handler:
 
         return call
 
-    return _rebuilt(handler, wrap)
+    return rebuilt(handler, lambda behavior, _streaming: wrap(behavior))
 
 
 def _refusing(handler: Handler, error: LatticeError) -> Handler:
@@ -126,19 +124,4 @@ def _refusing(handler: Handler, error: LatticeError) -> Handler:
         await abort_with_error(context, error)
         yield  # pragma: no cover - makes this an async generator, as streaming handlers are
 
-    return _rebuilt(handler, lambda behavior: refuse_stream if handler.response_streaming else refuse)
-
-
-def _rebuilt(handler: Handler, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Handler:
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(wrap(handler.unary_unary), **kwargs)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(wrap(handler.unary_stream), **kwargs)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(wrap(handler.stream_unary), **kwargs)
-    assert handler.stream_stream is not None
-    return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream), **kwargs)
+    return rebuilt(handler, lambda _behavior, streaming: refuse_stream if streaming else refuse)

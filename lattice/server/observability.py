@@ -22,9 +22,9 @@ import grpc
 import structlog
 
 from lattice.observability import logs, metrics, tracing
+from lattice.server.handlers import Handler, rebuilt
 
 # Generic in the stubs only, so the aliases are strings.
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 # Probed every few seconds by load balancers and by the shim's /healthz: their lines would drown the rest.
@@ -131,18 +131,9 @@ class _EchoingContext:
 
 
 def _observed(handler: Handler, call: _Call) -> Handler:
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_unary_response(handler.unary_unary, call), **kwargs)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(_stream_response(handler.unary_stream, call), **kwargs)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(_unary_response(handler.stream_unary, call), **kwargs)
-    assert handler.stream_stream is not None
-    return grpc.stream_stream_rpc_method_handler(_stream_response(handler.stream_stream, call), **kwargs)
+    return rebuilt(
+        handler, lambda behavior, streaming: (_stream_response if streaming else _unary_response)(behavior, call)
+    )
 
 
 def _unary_response(behavior: Callable[..., Any], call: _Call) -> Callable[..., Awaitable[Any]]:
