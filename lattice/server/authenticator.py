@@ -4,7 +4,6 @@ credentials. No gRPC here; the interceptor in `auth.py` calls this once per call
 from __future__ import annotations
 
 import hmac
-import time
 
 from lattice.errors import PermissionDenied, Unauthenticated
 from lattice.server.oauth import OAuthVerifier
@@ -12,6 +11,7 @@ from lattice.server.principals import ALL_SCOPES, INFERENCE, Principal
 from lattice.server.store.accounts import ApiKeys
 from lattice.server.store.runtimes import RuntimeRecords
 from lattice.server.store.tokens import API_KEY_PREFIX, DAEMON_CREDENTIAL_PREFIX
+from lattice.server.ttl_cache import TtlCache
 
 ANONYMOUS = Principal("anonymous", "", frozenset({INFERENCE}))
 
@@ -39,8 +39,7 @@ class Authenticator:
         self._runtimes = runtimes
         self._oauth = oauth
         self._allow_anonymous = allow_anonymous
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._cache: TtlCache[str, Principal] = TtlCache(cache_seconds)
 
     async def authenticate(self, credential: str | None) -> Principal:
         if credential is None:
@@ -65,17 +64,13 @@ class Authenticator:
 
     async def _developer_key(self, key: str) -> Principal:
         cached = self._cache.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         assert self._keys is not None
         principal = await self._keys.authenticate(key)
         if principal is None:
-            self._cache.pop(key, None)
             raise Unauthenticated("the API key is not valid or was revoked", reason="API_KEY_INVALID")
-        if self._cache_seconds > 0:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = (time.monotonic() + self._cache_seconds, principal)
+        self._cache.put(key, principal)
         return principal
 
     async def _daemon(self, credential: str) -> Principal:

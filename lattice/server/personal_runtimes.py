@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-import time
 from dataclasses import dataclass
 
 from lattice.config import ModelProfile
@@ -18,6 +17,7 @@ from lattice.server.relay.hub import RelayHub, unreachable
 from lattice.server.resolver import Candidate, Resolution, Verdict
 from lattice.server.store.runtimes import Redemption, RuntimeRecords
 from lattice.server.store.schema import PersonalRuntimeRecord
+from lattice.server.ttl_cache import TtlCache
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,7 @@ class PersonalRuntimes:
         record without reading the store (revoking through this gateway forgets it at once)."""
         self.records = records
         self.hub = hub
-        self._cache_seconds = cache_seconds
-        self._cached: dict[str, tuple[float, PersonalRuntimeRecord]] = {}
+        self._cached: TtlCache[str, PersonalRuntimeRecord] = TtlCache(cache_seconds)
         self.gateway_url = gateway_url
         self.relay_endpoint = relay_endpoint
         self._backend = RelayBackend(hub)
@@ -100,7 +99,7 @@ class PersonalRuntimes:
 
     async def revoke(self, principal: Principal, lattice_id: str) -> RuntimeView:
         record = await self.records.revoke(principal.account_id, lattice_id)
-        self._cached.pop(lattice_id, None)
+        self._cached.forget(lattice_id)
         self.hub.close_runtime(lattice_id, _revoked(lattice_id))
         return self.view(record)
 
@@ -116,13 +115,10 @@ class PersonalRuntimes:
     async def _record(self, account_id: str, lattice_id: str) -> PersonalRuntimeRecord:
         """The runtime's record for a chat: from a short cache, so a chat costs no database read."""
         cached = self._cached.get(lattice_id)
-        if cached is not None and cached[0] > time.monotonic() and cached[1].account_id == account_id:
-            return cached[1]
+        if cached is not None and cached.account_id == account_id:
+            return cached
         record = await self.records.get(account_id, lattice_id)
-        if self._cache_seconds > 0:
-            if len(self._cached) > 10_000:
-                self._cached.clear()
-            self._cached[lattice_id] = (time.monotonic() + self._cache_seconds, record)
+        self._cached.put(lattice_id, record)
         return record
 
     async def resolve(self, expression: str, principal: Principal | None) -> Resolution:
