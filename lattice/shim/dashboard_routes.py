@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from lattice.shim import proto_json
-from lattice.shim.personal_runtime_routes import INT32_MAX
 from lattice.v1 import operations_pb2
 
 DASHBOARD_CSP = (
@@ -80,7 +79,7 @@ async def dashboard_static(
 async def get_dashboard(
     request: Request,
     recentLimit: int = Query(
-        default=0, ge=0, le=INT32_MAX, description="Latest requests shown; 0 means 50, at most 500."
+        default=0, ge=0, le=proto_json.INT32_MAX, description="Latest requests shown; 0 means 50, at most 500."
     ),
 ) -> JSONResponse:
     message = operations_pb2.GetDashboardRequest(recent_limit=recentLimit)

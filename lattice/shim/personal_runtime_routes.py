@@ -11,7 +11,6 @@ from lattice.shim import proto_json
 from lattice.v1 import personal_runtime_pb2 as pb
 
 router = APIRouter(prefix="/v1", tags=["personal runtimes"])
-INT32_MAX = 2**31 - 1  # the proto's int32: larger would fail in the conversion, not as a 400
 
 
 class _Body(BaseModel):
@@ -43,7 +42,7 @@ async def create_personal_runtime(body: CreatePersonalRuntimeBody, request: Requ
 @router.get("/personal-runtimes")
 async def list_personal_runtimes(
     request: Request,
-    pageSize: int = Query(default=0, ge=0, le=INT32_MAX, description="At most 500; 0 means 50."),
+    pageSize: int = Query(default=0, ge=0, le=proto_json.INT32_MAX, description="At most 500; 0 means 50."),
     pageToken: str = "",
 ) -> JSONResponse:
     message = pb.ListPersonalRuntimesRequest(page_size=pageSize, page_token=pageToken)

@@ -15,6 +15,9 @@ from lattice.shim import errors
 from lattice.shim.upstream import Upstream, call_metadata
 
 Metadata = tuple[tuple[str, str], ...]
+INT32_MAX = 2**31 - 1
+"""The largest value a proto int32 query parameter takes: bounding it makes a larger one a 400, not a
+failed conversion."""
 M = TypeVar("M", bound=Message)
 
 

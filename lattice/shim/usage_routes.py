@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from lattice.shim import proto_json
-from lattice.shim.personal_runtime_routes import INT32_MAX
 from lattice.v1 import usage_pb2
 
 router = APIRouter(prefix="/v1", tags=["usage"])
@@ -20,7 +19,7 @@ async def list_usage(
     groupBy: list[str] = Query(  # noqa: B008
         default=[], description="`day`, `model`, `backend`, `runtime`, `key`: repeated, or comma-separated."
     ),
-    pageSize: int = Query(default=0, ge=0, le=INT32_MAX, description="At most 1000; 0 means 100."),
+    pageSize: int = Query(default=0, ge=0, le=proto_json.INT32_MAX, description="At most 1000; 0 means 100."),
     pageToken: str = "",
 ) -> JSONResponse:
     fields: dict[str, object] = {"groupBy": groupBy, "pageSize": pageSize, "pageToken": pageToken}

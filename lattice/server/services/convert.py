@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -307,6 +308,17 @@ def queue_status_to_proto(queued: Queued) -> chat_pb2.QueueStatus:
     wait = duration_pb2.Duration()
     wait.FromNanoseconds(int(queued.estimated_wait_seconds * 1e9))
     return chat_pb2.QueueStatus(model=queued.model, position=queued.position, estimated_wait=wait)
+
+
+def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def moment(stamp: timestamp_pb2.Timestamp) -> dt.datetime:
+    """A timestamp as an aware UTC datetime."""
+    return stamp.ToDatetime(dt.UTC)
 
 
 def now_timestamp() -> timestamp_pb2.Timestamp:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from lattice.errors import Unauthenticated
 from lattice.server.auth import current_principal
 from lattice.server.personal_runtimes import PersonalRuntimes, RuntimeView
 from lattice.server.principals import Principal
+from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
 from lattice.v1 import personal_runtime_pb2 as pb
 from lattice.v1 import personal_runtime_pb2_grpc
@@ -64,7 +63,7 @@ class PersonalRuntimeServicer(personal_runtime_pb2_grpc.PersonalRuntimeServiceSe
             return pb.CreateBootstrapTokenResponse(
                 lattice_id=grant.lattice_id,
                 bootstrap_token=grant.token,
-                expires_at=_timestamp(grant.expires_at),
+                expires_at=convert.timestamp(grant.expires_at),
                 command=grant.command,
             )
         raise AssertionError("grpc_errors aborts")
@@ -105,12 +104,6 @@ def _runtime(view: RuntimeView) -> pb.PersonalRuntime:
         display_name=view.display_name,
         execution_backend=view.execution_backend,
         status=view.status,
-        created_at=_timestamp(view.created_at),
-        updated_at=_timestamp(view.updated_at),
+        created_at=convert.timestamp(view.created_at),
+        updated_at=convert.timestamp(view.updated_at),
     )
-
-
-def _timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp

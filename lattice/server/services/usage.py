@@ -6,11 +6,11 @@ import datetime as dt
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from lattice.errors import Unauthenticated
 from lattice.server.auth import current_principal
 from lattice.server.metering import UsageRecorder
+from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
 from lattice.server.store.usage import UsageQuery, UsageSum
 from lattice.v1 import usage_pb2, usage_pb2_grpc
@@ -28,8 +28,8 @@ class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
             principal = current_principal()
             if principal is None or not principal.account_id:
                 raise Unauthenticated("usage belongs to an account: send an API key", reason="API_KEY_MISSING")
-            end = _time(request.end_time) if request.HasField("end_time") else dt.datetime.now(dt.UTC)
-            start = _time(request.start_time) if request.HasField("start_time") else end - DEFAULT_RANGE
+            end = convert.moment(request.end_time) if request.HasField("end_time") else dt.datetime.now(dt.UTC)
+            start = convert.moment(request.start_time) if request.HasField("start_time") else end - DEFAULT_RANGE
             await self._recorder.flush()  # what this gateway has metered so far is readable at once
             groups, token, total = await self._recorder.ledger.summarize(
                 UsageQuery(
@@ -62,7 +62,3 @@ def usage_group(summed: UsageSum) -> usage_pb2.UsageGroup:
         total_tokens=summed.total_tokens,
         duration_ms=summed.duration_ms,
     )
-
-
-def _time(stamp: timestamp_pb2.Timestamp) -> dt.datetime:
-    return stamp.ToDatetime(dt.UTC)
