@@ -4,14 +4,12 @@ store directly (the gateway need not be running)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 
 from lattice.config import Settings
-from lattice.errors import LatticeError
 from lattice.server.principals import INFERENCE, parse_scopes
-from lattice.server.store import open_store
+from lattice.server.store import Store
 from lattice.server.store.accounts import ApiKeys, KeyInfo
+from lattice.store_cli import run_on_store
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,16 +29,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        return asyncio.run(_run(settings, args))
-    except LatticeError as error:
-        print(f"lattice keys: {error.message}", file=sys.stderr)
-        return 2
-
-
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    store = await open_store(settings.database_url, settings.home)
-    try:
+    async def command(store: Store) -> int:
         keys = ApiKeys(store)
         if args.keys_command == "create":
             key, _ = await keys.create(args.account, parse_scopes(args.scopes))
@@ -50,9 +39,9 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 print(_line(info))
         else:
             print(_line(await keys.revoke(args.key_id)))
-    finally:
-        await store.close()
-    return 0
+        return 0
+
+    return run_on_store(settings, "keys", command)
 
 
 def _line(info: KeyInfo) -> str:

@@ -4,14 +4,13 @@ or one)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
+import dataclasses
 import datetime as dt
-import sys
 
 from lattice.config import Settings
-from lattice.errors import LatticeError
-from lattice.server.store import open_store
-from lattice.server.store.usage import GROUPS, UsageLedger, UsageQuery, UsageSum
+from lattice.server.store import Store
+from lattice.server.store.usage import DEFAULT_RANGE, GROUPS, UsageLedger, UsageQuery, UsageSum
+from lattice.store_cli import run_on_store
 
 COLUMNS = ("requests", "failed", "prompt_tokens", "completion_tokens", "total_tokens", "duration_ms")
 
@@ -28,47 +27,39 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     until = args.until or dt.datetime.now(dt.UTC)
     query = UsageQuery(
         account_id=args.account,
-        start=args.since or until - dt.timedelta(days=30),
+        start=args.since or until - DEFAULT_RANGE,
         end=until,
         group_by=tuple(g.strip() for g in args.group_by.split(",") if g.strip()),
         page_size=1000,
     )
-    try:
-        return asyncio.run(_run(settings, query))
-    except LatticeError as error:
-        print(f"lattice usage: {error.message}", file=sys.stderr)
-        return 2
 
-
-async def _run(settings: Settings, query: UsageQuery) -> int:
-    store = await open_store(settings.database_url, settings.home)
-    try:
+    async def command(store: Store) -> int:
         ledger = UsageLedger(store)
         rows: list[UsageSum] = []
         token = ""
         while True:
-            page, token, total = await ledger.summarize(UsageQuery(**{**query.__dict__, "page_token": token}))
+            page, token, total = await ledger.summarize(dataclasses.replace(query, page_token=token))
             rows += page
             if not token:
                 break
-    finally:
-        await store.close()
-    print("\t".join((*query.group_by, *COLUMNS)))
-    for row in [
-        *rows,
-        UsageSum({g: "TOTAL" if i == 0 else "" for i, g in enumerate(query.group_by)}, *_numbers(total)),
-    ]:
-        print("\t".join((*(row.keys.get(g, "") for g in query.group_by), *(str(n) for n in _cells(row)))))
-    return 0
+        first = query.group_by[:1]
+        print("\t".join((*query.group_by, *COLUMNS)))
+        for row in [*rows, dataclasses.replace(total, keys=dict.fromkeys(first, "TOTAL"))]:
+            print("\t".join((*(row.keys.get(g, "") for g in query.group_by), *(str(n) for n in _cells(row)))))
+        return 0
 
-
-def _numbers(summed: UsageSum) -> tuple[int, int, int, int, int]:
-    return summed.requests, summed.failed_requests, summed.prompt_tokens, summed.completion_tokens, summed.duration_ms
+    return run_on_store(settings, "usage", command)
 
 
 def _cells(summed: UsageSum) -> tuple[int, ...]:
-    requests, failed, prompt, completion, duration = _numbers(summed)
-    return requests, failed, prompt, completion, summed.total_tokens, duration
+    return (
+        summed.requests,
+        summed.failed_requests,
+        summed.prompt_tokens,
+        summed.completion_tokens,
+        summed.total_tokens,
+        summed.duration_ms,
+    )
 
 
 def _moment(text: str) -> dt.datetime:

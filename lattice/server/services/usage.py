@@ -12,11 +12,10 @@ from lattice.server.auth import current_principal
 from lattice.server.metering import UsageRecorder
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
-from lattice.server.store.usage import UsageQuery, UsageSum
+from lattice.server.store.usage import DEFAULT_RANGE, UsageQuery, UsageSum
 from lattice.v1 import usage_pb2, usage_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
-DEFAULT_RANGE = dt.timedelta(days=30)
 
 
 class UsageServicer(usage_pb2_grpc.UsageServiceServicer):

@@ -20,6 +20,8 @@ GROUPS = {
     "runtime": UsageRecord.runtime_id,
     "key": UsageRecord.key_id,
 }
+DEFAULT_RANGE = dt.timedelta(days=30)
+"""How far back a usage query reaches when it does not say."""
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
 
