@@ -49,6 +49,17 @@ def current_principal() -> Principal | None:
     return _principal.get()
 
 
+def current_account(what: str) -> Principal:
+    """The caller, who must act for an account: an anonymous call is refused, saying `what` needs one."""
+    principal = current_principal()
+    if principal is None or not principal.account_id:
+        raise Unauthenticated(
+            f"{what} belong to an account: send an API key (x-api-key or Authorization: Bearer)",
+            reason="API_KEY_MISSING",
+        )
+    return principal
+
+
 def check_method_access(method: str, principal: Principal) -> None:
     if method.startswith(DAEMON_METHODS):
         if principal.kind != "daemon":

@@ -6,8 +6,7 @@ from typing import Any
 
 import grpc
 
-from lattice.errors import Unauthenticated
-from lattice.server.auth import current_principal
+from lattice.server.auth import current_account
 from lattice.server.personal_runtimes import PersonalRuntimes, RuntimeView
 from lattice.server.principals import Principal
 from lattice.server.services import convert
@@ -26,7 +25,7 @@ class PersonalRuntimeServicer(personal_runtime_pb2_grpc.PersonalRuntimeServiceSe
         self, request: pb.CreatePersonalRuntimeRequest, context: Context
     ) -> pb.CreatePersonalRuntimeResponse:
         async with grpc_errors(context):
-            view = await self._runtimes.create(_account(), request.display_name, request.execution_backend)
+            view = await self._runtimes.create(_owner(), request.display_name, request.execution_backend)
             return pb.CreatePersonalRuntimeResponse(runtime=_runtime(view))
         raise AssertionError("grpc_errors aborts")
 
@@ -34,7 +33,7 @@ class PersonalRuntimeServicer(personal_runtime_pb2_grpc.PersonalRuntimeServiceSe
         self, request: pb.ListPersonalRuntimesRequest, context: Context
     ) -> pb.ListPersonalRuntimesResponse:
         async with grpc_errors(context):
-            views, token = await self._runtimes.list(_account(), request.page_size, request.page_token)
+            views, token = await self._runtimes.list(_owner(), request.page_size, request.page_token)
             return pb.ListPersonalRuntimesResponse(runtimes=[_runtime(v) for v in views], next_page_token=token)
         raise AssertionError("grpc_errors aborts")
 
@@ -43,7 +42,7 @@ class PersonalRuntimeServicer(personal_runtime_pb2_grpc.PersonalRuntimeServiceSe
     ) -> pb.GetPersonalRuntimeResponse:
         async with grpc_errors(context):
             return pb.GetPersonalRuntimeResponse(
-                runtime=_runtime(await self._runtimes.get(_account(), request.lattice_id))
+                runtime=_runtime(await self._runtimes.get(_owner(), request.lattice_id))
             )
         raise AssertionError("grpc_errors aborts")
 
@@ -51,7 +50,7 @@ class PersonalRuntimeServicer(personal_runtime_pb2_grpc.PersonalRuntimeServiceSe
         self, request: pb.DeletePersonalRuntimeRequest, context: Context
     ) -> pb.DeletePersonalRuntimeResponse:
         async with grpc_errors(context):
-            view = await self._runtimes.revoke(_account(), request.lattice_id)
+            view = await self._runtimes.revoke(_owner(), request.lattice_id)
             return pb.DeletePersonalRuntimeResponse(runtime=_runtime(view))
         raise AssertionError("grpc_errors aborts")
 
@@ -59,7 +58,7 @@ class PersonalRuntimeServicer(personal_runtime_pb2_grpc.PersonalRuntimeServiceSe
         self, request: pb.CreateBootstrapTokenRequest, context: Context
     ) -> pb.CreateBootstrapTokenResponse:
         async with grpc_errors(context):
-            grant = await self._runtimes.mint(_account(), request.lattice_id, request.ttl_seconds)
+            grant = await self._runtimes.mint(_owner(), request.lattice_id, request.ttl_seconds)
             return pb.CreateBootstrapTokenResponse(
                 lattice_id=grant.lattice_id,
                 bootstrap_token=grant.token,
@@ -87,14 +86,8 @@ class PersonalRuntimeServicer(personal_runtime_pb2_grpc.PersonalRuntimeServiceSe
         raise AssertionError("grpc_errors aborts")
 
 
-def _account() -> Principal:
-    principal = current_principal()
-    if principal is None or not principal.account_id:
-        raise Unauthenticated(
-            "personal runtimes belong to an account: send an API key (x-api-key or Authorization: Bearer)",
-            reason="API_KEY_MISSING",
-        )
-    return principal
+def _owner() -> Principal:
+    return current_account("personal runtimes")
 
 
 def _runtime(view: RuntimeView) -> pb.PersonalRuntime:

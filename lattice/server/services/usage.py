@@ -7,8 +7,7 @@ from typing import Any
 
 import grpc
 
-from lattice.errors import Unauthenticated
-from lattice.server.auth import current_principal
+from lattice.server.auth import current_account
 from lattice.server.metering import UsageRecorder
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
@@ -24,9 +23,7 @@ class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
 
     async def ListUsage(self, request: usage_pb2.ListUsageRequest, context: Context) -> usage_pb2.ListUsageResponse:
         async with grpc_errors(context):
-            principal = current_principal()
-            if principal is None or not principal.account_id:
-                raise Unauthenticated("usage belongs to an account: send an API key", reason="API_KEY_MISSING")
+            principal = current_account("usage records")
             end = convert.moment(request.end_time) if request.HasField("end_time") else dt.datetime.now(dt.UTC)
             start = convert.moment(request.start_time) if request.HasField("start_time") else end - DEFAULT_RANGE
             await self._recorder.flush()  # what this gateway has metered so far is readable at once
