@@ -31,6 +31,8 @@ class FinishedRequest:
     first_token_ms: int | None
     prompt_tokens: int
     completion_tokens: int
+    key_id: str = ""
+    """Which credential: a key's id, an OAuth subject, `admin` (for metering; never a secret)."""
 
     @property
     def failed(self) -> bool:

@@ -222,8 +222,6 @@ class Gateway:
         except BaseException as error:
             release()
             outcome = error.reason.lower() if isinstance(error, LatticeError) else "cancelled"
-            if self.usage is not None:
-                self.usage.record(principal, request.model, None, arrived=arrived, finish=None, outcome=outcome)
             self._ended(request, principal, request_id, None, arrived=arrived, first_token=None, outcome=outcome)
             raise
         first_token = time.monotonic() - arrived
@@ -235,10 +233,6 @@ class Gateway:
         def closed() -> None:
             release()
             outcome = "ok" if chat.finish else chat.failure or "cancelled"
-            if self.usage is not None:
-                self.usage.record(
-                    principal, request.model, chat.resolution, arrived=arrived, finish=chat.finish, outcome=outcome
-                )
             self._ended(request, principal, request_id, chat, arrived=arrived, first_token=first_token, outcome=outcome)
 
         chat._bound(deadline=deadline, on_close=closed, log_answer=self._log_prompts)
@@ -255,24 +249,27 @@ class Gateway:
         first_token: float | None,
         outcome: str,
     ) -> None:
-        """Tells `activity` about a chat that ended (metadata only)."""
-        if self.activity is None:
+        """Tells `activity` (the dashboard) and `usage` (metering) about a chat that ended: one record,
+        metadata only."""
+        if self.activity is None and self.usage is None:
             return
         usage = chat.finish.usage if chat is not None and chat.finish is not None else None
-        self.activity.record(
-            FinishedRequest(
-                end_time=time.time(),
-                request_id=request_id,
-                account_id=principal.account_id if principal else "",
-                model=chat.resolution.model if chat else request.model,
-                backend=chat.resolution.chosen.profile.backend if chat else "",
-                outcome=outcome,
-                duration_ms=round((time.monotonic() - arrived) * 1000),
-                first_token_ms=None if first_token is None else round(first_token * 1000),
-                prompt_tokens=usage.prompt_tokens if usage else 0,
-                completion_tokens=usage.completion_tokens if usage else 0,
-            )
+        ended = FinishedRequest(
+            end_time=time.time(),
+            request_id=request_id,
+            account_id=principal.account_id if principal else "",
+            model=chat.resolution.model if chat else request.model,
+            backend=chat.resolution.chosen.profile.backend if chat else "",
+            outcome=outcome,
+            duration_ms=round((time.monotonic() - arrived) * 1000),
+            first_token_ms=None if first_token is None else round(first_token * 1000),
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            key_id=principal.credential_id if principal else "",
         )
+        for listener in (self.activity, self.usage):
+            if listener is not None:
+                listener.record(ended)
 
     async def _start_chat(
         self, request: ChatRequest, on_queued: QueueListener | None, principal: Principal | None

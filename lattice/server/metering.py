@@ -1,6 +1,7 @@
-"""Metering: one usage record per chat, queued in memory and written in batches by a background task,
-so a chat never waits on the database. `close()` writes what is left (a clean shutdown loses nothing);
-`flush()` lets a reader see everything recorded so far."""
+"""Metering: one usage record per chat (the `FinishedRequest` the gateway also gives the dashboard),
+queued in memory and written in batches by a background task, so a chat never waits on the database.
+`close()` writes what is left (a clean shutdown loses nothing); `flush()` lets a reader see everything
+recorded so far."""
 
 from __future__ import annotations
 
@@ -8,12 +9,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 
-from lattice.server.chat import Finish
-from lattice.server.principals import Principal
+from lattice.server.activity import FinishedRequest
 from lattice.server.relay import PERSONAL_PREFIX
-from lattice.server.resolver import Resolution
 from lattice.server.store.usage import Metered, UsageLedger
 
 log = logging.getLogger(__name__)
@@ -33,31 +31,21 @@ class UsageRecorder:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-recorder")
 
-    def record(
-        self,
-        principal: Principal | None,
-        model: str,
-        resolution: Resolution | None,
-        *,
-        arrived: float,
-        finish: Finish | None,
-        outcome: str,
-    ) -> None:
-        """Queues one chat; `arrived` is its `time.monotonic()` at arrival."""
-        backend = resolution.chosen.profile.backend if resolution else ""
-        model = resolution.model if resolution else model
+    def record(self, ended: FinishedRequest) -> None:
+        """Queues one chat that ended, as the gateway reports it to every listener."""
+        model = ended.model
         self._pending.append(
             Metered(
-                account_id=principal.account_id if principal else "",
-                key_id=principal.credential_id if principal else "",
-                created_at=dt.datetime.now(dt.UTC),
+                account_id=ended.account_id,
+                key_id=ended.key_id,
+                created_at=dt.datetime.fromtimestamp(ended.end_time, dt.UTC),
                 model=model,
-                backend=backend,
+                backend=ended.backend,
                 runtime_id=model.removeprefix(PERSONAL_PREFIX) if model.startswith(PERSONAL_PREFIX) else "",
-                prompt_tokens=finish.usage.prompt_tokens if finish else 0,
-                completion_tokens=finish.usage.completion_tokens if finish else 0,
-                duration_ms=round((time.monotonic() - arrived) * 1000),
-                outcome=outcome,
+                prompt_tokens=ended.prompt_tokens,
+                completion_tokens=ended.completion_tokens,
+                duration_ms=ended.duration_ms,
+                outcome=ended.outcome,
             )
         )
 
