@@ -1,5 +1,6 @@
-"""How the OpenAI-compatible backend uses its connections, against a real HTTP server on loopback
-that counts them: streamed answers reuse one kept-alive connection, and cookies are not shared."""
+"""How the OpenAI-compatible backend uses its connections and reads its streams, against a real HTTP
+server on loopback that counts them: streamed answers reuse one kept-alive connection, cookies are not
+shared, and deltas that arrive together go on as one while deltas that arrive apart go on at once."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class CountingServer:
     """Answers every POST with the SSE stream above (chunked, keep-alive, setting a cookie)."""
 
     port: int = 0
+    pause: float = 0.0
+    """Seconds between events, each then sent on its own; 0: the whole answer in one write."""
     connections: int = 0
     cookies_received: list[str] = field(default_factory=list)
 
@@ -46,6 +49,9 @@ class CountingServer:
                 )
                 for event in EVENTS:  # one HTTP chunk per SSE event, as most servers send them
                     writer.write(b"%x\r\n%s\r\n" % (len(event), event))
+                    if self.pause:
+                        await writer.drain()
+                        await asyncio.sleep(self.pause)
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -63,7 +69,8 @@ async def server() -> AsyncIterator[CountingServer]:
         yield counting
 
 
-async def answer(backend: OpenAIUpstream) -> str:
+async def deltas(backend: OpenAIUpstream) -> list[str]:
+    """The text of each delta the backend yields for one answer."""
     request = ChatRequest(MODEL, (Message(Role.USER, (TextPart("Capital of France?"),)),))
     profile = ModelProfile(id=MODEL, backend="openai", upstream="local")
     text = []
@@ -72,12 +79,20 @@ async def answer(backend: OpenAIUpstream) -> str:
             text.append(event.text)
         else:
             assert isinstance(event, Finish)
-    return "".join(text)
+    return text
+
+
+async def answer(backend: OpenAIUpstream) -> str:
+    return "".join(await deltas(backend))
+
+
+def backend_for(server: CountingServer) -> OpenAIUpstream:
+    upstream = Upstream(name="local", base_url=f"http://127.0.0.1:{server.port}/v1", models=(MODEL,))
+    return OpenAIUpstream(upstream, lambda ids: None)
 
 
 async def test_answers_in_a_row_share_one_connection_and_send_no_cookies(server: CountingServer) -> None:
-    upstream = Upstream(name="local", base_url=f"http://127.0.0.1:{server.port}/v1", models=(MODEL,))
-    backend = OpenAIUpstream(upstream, lambda ids: None)
+    backend = backend_for(server)
     try:
         answers = [await answer(backend) for _ in range(3)]
     finally:
@@ -87,3 +102,20 @@ async def test_answers_in_a_row_share_one_connection_and_send_no_cookies(server:
     assert server.connections == 1
     # The client is shared by every caller: a cookie one answer set must not ride on the next request.
     assert server.cookies_received == ["", "", ""]
+
+
+async def test_deltas_that_arrive_together_go_on_as_one(server: CountingServer) -> None:
+    backend = backend_for(server)
+    try:
+        assert await deltas(backend) == ["Paris"]  # the whole answer came in one write
+    finally:
+        await backend.close_client()
+
+
+async def test_deltas_that_arrive_apart_go_on_one_by_one(server: CountingServer) -> None:
+    server.pause = 0.05  # a model generating: nothing waits to be merged
+    backend = backend_for(server)
+    try:
+        assert await deltas(backend) == ["Par", "is"]
+    finally:
+        await backend.close_client()

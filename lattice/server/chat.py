@@ -180,3 +180,20 @@ class Finish:
 
 
 GenerationEvent = Delta | Finish
+
+
+def merged(deltas: list[Delta]) -> list[Delta]:
+    """Deltas that arrived together, as few as say the same: each run of text-only ones joined into one.
+
+    Every message costs the gateway and its caller the same whatever it carries, so text that is already
+    here goes out at once as one message; nothing ever waits to be merged. Tool-call deltas stay as they are.
+    """
+    if len(deltas) < 2:
+        return deltas
+    out: list[Delta] = []
+    for delta in deltas:
+        if out and not delta.tool_calls and not out[-1].tool_calls:
+            out[-1] = Delta(out[-1].text + delta.text)
+        else:
+            out.append(delta)
+    return out
