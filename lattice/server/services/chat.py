@@ -88,17 +88,16 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
 
 async def _open_reporting_queue(gateway: Gateway, request: domain.ChatRequest) -> AsyncIterator[Queued | ChatStream]:
-    """Opens the chat; while it waits in a queue, yields where it stands. The last item is the stream."""
-    updates: asyncio.Queue[Queued] = asyncio.Queue()
+    """Opens the chat; while it waits in a queue, yields where it stands. The last item is the stream.
+
+    One task and one queue: the opening task puts itself on the queue when it is done, so the common case
+    (a slot at once) costs one wait, with no task per update."""
+    updates: asyncio.Queue[Queued | asyncio.Future[ChatStream]] = asyncio.Queue()
     opening = asyncio.ensure_future(gateway.open_chat(request, updates.put_nowait, current_principal()))
+    opening.add_done_callback(updates.put_nowait)
     try:
-        while not opening.done():
-            update = asyncio.ensure_future(updates.get())
-            await asyncio.wait({opening, update}, return_when=asyncio.FIRST_COMPLETED)
-            if update.done():
-                yield update.result()
-            else:
-                update.cancel()
+        while not isinstance(update := await updates.get(), asyncio.Future):
+            yield update
         yield opening.result()
     finally:
         if not opening.done():
