@@ -19,6 +19,7 @@ import pytest
 from lattice.observability.logs import request_id_or_new
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2, resolve_pb2, resolve_pb2_grpc
 from tests.gateway_process import REPO, GatewayProcess, start_gateway
+from tests.personal_runtime_fixtures import wait_for
 
 
 @pytest.mark.parametrize("offered", ["abc", "req_01HZX8", "0f8c1b9e-6a55-4bde-9d1b-3f0a9b6c2d11", "a.b:c/d+e=f-g"])
@@ -88,7 +89,14 @@ def log_lines(gateway: GatewayProcess) -> list[dict[str, Any]]:
 
 
 def lines_for(gateway: GatewayProcess, request_id: str) -> list[dict[str, Any]]:
-    return [line for line in log_lines(gateway) if line.get("request_id") == request_id]
+    """The log lines of one request, once the gRPC server's line for it is there: the server writes that
+    line just after the call's status has gone out, so it may land a moment after the caller has its answer."""
+
+    def lines() -> list[dict[str, Any]]:
+        return [line for line in log_lines(gateway) if line.get("request_id") == request_id]
+
+    wait_for(lambda: any(line["logger"] == "lattice.rpc" for line in lines()), f"the rpc log line of {request_id}")
+    return lines()
 
 
 def ask(gateway: GatewayProcess, text: str, **headers: str) -> httpx.Response:

@@ -13,6 +13,8 @@ a caller can neither read a secret out of the metrics nor grow them without boun
 from __future__ import annotations
 
 import contextlib
+import functools
+from typing import Any
 
 import prometheus_client
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
@@ -97,36 +99,43 @@ RELAY_HEARTBEATS_MISSED = Counter(
 )
 
 
+@functools.cache
+def _series(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, looked up once: every request records into a dozen series, and
+    prometheus_client takes a lock and builds a key for each lookup. Only for series never removed."""
+    return metric.labels(*labels)
+
+
 def rpc_started(service: str, method: str) -> None:
-    GRPC_STARTED.labels(service, method).inc()
-    GRPC_IN_FLIGHT.labels(service, method).inc()
+    _series(GRPC_STARTED, service, method).inc()
+    _series(GRPC_IN_FLIGHT, service, method).inc()
 
 
 def rpc_finished(service: str, method: str, code: str, seconds: float) -> None:
-    GRPC_IN_FLIGHT.labels(service, method).dec()
-    GRPC_HANDLED.labels(service, method, code).inc()
-    GRPC_SECONDS.labels(service, method).observe(seconds)
+    _series(GRPC_IN_FLIGHT, service, method).dec()
+    _series(GRPC_HANDLED, service, method, code).inc()
+    _series(GRPC_SECONDS, service, method).observe(seconds)
 
 
 def rpc_unknown() -> None:
     """A call for a method nobody serves; gRPC answers UNIMPLEMENTED."""
-    GRPC_STARTED.labels(UNKNOWN, UNKNOWN).inc()
-    GRPC_HANDLED.labels(UNKNOWN, UNKNOWN, "UNIMPLEMENTED").inc()
+    _series(GRPC_STARTED, UNKNOWN, UNKNOWN).inc()
+    _series(GRPC_HANDLED, UNKNOWN, UNKNOWN, "UNIMPLEMENTED").inc()
 
 
 def http_finished(route: str, method: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(route, method, str(status)).inc()
-    HTTP_SECONDS.labels(route, method).observe(seconds)
+    _series(HTTP_REQUESTS, route, method, str(status)).inc()
+    _series(HTTP_SECONDS, route, method).observe(seconds)
 
 
 def first_token(model: str, seconds: float) -> None:
-    FIRST_TOKEN_SECONDS.labels(model).observe(seconds)
+    _series(FIRST_TOKEN_SECONDS, model).observe(seconds)
 
 
 def chat_finished(model: str, reason: str, prompt_tokens: int, completion_tokens: int) -> None:
-    CHATS_FINISHED.labels(model, reason).inc()
-    PROMPT_TOKENS.labels(model).inc(prompt_tokens)
-    COMPLETION_TOKENS.labels(model).inc(completion_tokens)
+    _series(CHATS_FINISHED, model, reason).inc()
+    _series(PROMPT_TOKENS, model).inc(prompt_tokens)
+    _series(COMPLETION_TOKENS, model).inc(completion_tokens)
 
 
 def limit_refused(limit: str) -> None:
@@ -134,12 +143,12 @@ def limit_refused(limit: str) -> None:
 
 
 def admission_state(model: str, *, running: int, waiting: int) -> None:
-    RUNNING.labels(model).set(running)
-    QUEUE_DEPTH.labels(model).set(waiting)
+    _series(RUNNING, model).set(running)
+    _series(QUEUE_DEPTH, model).set(waiting)
 
 
 def queue_waited(model: str, seconds: float) -> None:
-    QUEUE_WAIT_SECONDS.labels(model).observe(seconds)
+    _series(QUEUE_WAIT_SECONDS, model).observe(seconds)
 
 
 def admission_refused(model: str, reason: str) -> None:

@@ -67,7 +67,12 @@ class _Call:
         tracing.tag_current("lattice.request_id", self.request_id)  # the RPC's span, found by request id
 
     def finish(self, code: str) -> None:
+        """Reports the call on the loop's next turn: by then grpc has sent the status, so the
+        caller does not wait for the log line."""
         seconds = time.perf_counter() - self.started
+        asyncio.get_running_loop().call_soon(self._log, code, seconds)  # in this context: the request id
+
+    def _log(self, code: str, seconds: float) -> None:
         metrics.rpc_finished(self.service, self.method, code, seconds)
         level = logging.DEBUG if self.service in QUIET_SERVICES else logging.INFO
         log.log(
