@@ -225,3 +225,25 @@ def cpu_seconds(pid: int | None) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1]) == pid:  # noqa: SIM115
+                    found.append(int(entry))
+    return found
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Runs every thread of `pid` and of its descendants on `cpus` from now on (Linux only; a no-op elsewhere).
+    Threads and processes they start later inherit it."""
+    if not hasattr(os, "sched_setaffinity") or not os.path.isdir(f"/proc/{pid}/task"):
+        return
+    for thread in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):  # a thread that just ended
+            os.sched_setaffinity(int(thread), cpus)
+    for child in _children(pid):
+        pin(child, cpus)

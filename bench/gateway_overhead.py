@@ -46,6 +46,7 @@ from bench.common import (
     machine_line,
     median,
     percentile,
+    pin,
     running,
     table,
     venv_version,
@@ -424,6 +425,14 @@ async def run(args: argparse.Namespace) -> int:
             }
         )
         print(machine_line(info))
+        if args.pin:
+            # Each gateway gets a core to itself, as it would in production; the load generator and the
+            # upstream share the other. Left to the scheduler, three busy processes on two cores make a
+            # gateway's numbers depend on where it happened to run (cells moved by 40% between repetitions).
+            for process in processes:
+                pin(process.process.pid, {0} if process is upstream else {1})
+            pin(os.getpid(), {0})
+        info["pinned"] = args.pin
         try:
             pids = [p.process.pid for p in processes]
             cells = await measure(
@@ -467,6 +476,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--slo-ms", type=float, default=1000.0, help="p99 above this means the load was not held")
     parser.add_argument("--targets", nargs="+", default=list(TARGET_ORDER), choices=TARGET_ORDER)
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2,
+        help="run each gateway on CPU 1 and the client and upstream on CPU 0 (default on Linux with 2+ CPUs)",
+    )
     args = parser.parse_args(argv)
     if "direct" not in args.targets:
         parser.error("the direct target is the baseline: keep it")
