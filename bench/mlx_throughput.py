@@ -34,6 +34,7 @@ import grpc
 import httpx
 
 from bench.common import REPO, Process, fmt, load_average, machine, machine_line, median, running, table, write_results
+from lattice.blas import blas_library
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 from tests.gateway_process import start_gateway
 from tests.upstream_servers import smollm2_mlx_dir, start_mlx_lm_server
@@ -322,7 +323,8 @@ async def run(args: argparse.Namespace) -> int:
         # streams than `mlx_max_batch`, or a Lattice without batching) are measured rather than refused.
         gateway = start_gateway(log_dir, LATTICE_QUEUE_TIMEOUT_SECONDS="900")
         processes.append(Process("lattice", gateway.process, gateway.log_path))
-        reference = start_mlx_lm_server(log_dir)
+        # The BLAS `lattice serve` preloads (OpenBLAS when installed), so that both run the same matrix code.
+        reference = start_mlx_lm_server(log_dir, preload=blas_library("auto"))
         processes.append(Process("mlx_lm.server", reference.process, reference.log_path))
 
         servers: list[Server] = [

@@ -37,12 +37,15 @@ def smollm2_mlx_dir() -> pathlib.Path:
     return prepare_mlx_model(default_gguf_path(), TEST_HOME / "models", "float32")
 
 
-def start_mlx_lm_server(log_dir: pathlib.Path, *, with_hf_cache: bool = True, serial: bool = False) -> ServerProcess:
+def start_mlx_lm_server(
+    log_dir: pathlib.Path, *, with_hf_cache: bool = True, serial: bool = False, preload: str | None = None
+) -> ServerProcess:
     """`mlx_lm.server` on the SmolLM2 MLX directory: a real OpenAI-compatible upstream.
 
     Its /v1/models scans the Hugging Face cache and fails when there is none; `with_hf_cache`
     gives it an empty one, as a machine that ever used the hub would have. `serial` turns its
-    batching off, so that a request waits for the one before it to end.
+    batching off, so that a request waits for the one before it to end. `preload` is a library
+    for `LD_PRELOAD` (the BLAS that `lattice serve` preloads, for a comparison on equal terms).
     """
     port = free_port()
     log_path = log_dir / f"mlx_lm-server-{port}.log"
@@ -54,7 +57,7 @@ def start_mlx_lm_server(log_dir: pathlib.Path, *, with_hf_cache: bool = True, se
         hf_cache.mkdir(exist_ok=True)
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
-        env=lattice_env(HF_HUB_CACHE=str(hf_cache)),
+        env=lattice_env(HF_HUB_CACHE=str(hf_cache), **({"LD_PRELOAD": preload} if preload else {})),
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
     )
