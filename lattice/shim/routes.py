@@ -8,9 +8,10 @@ from typing import Any
 
 import grpc
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from lattice.shim import convert, errors, responses, swarm_convert, swarm_routes
+from lattice.shim.event_stream import EventStream
 from lattice.shim.protocol import ChatCompletionRequest
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import chat_pb2, resolve_pb2
@@ -65,7 +66,7 @@ async def list_models(request: Request) -> dict[str, Any]:
         }
     },
 )
-async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSONResponse | StreamingResponse:
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSONResponse | EventStream:
     if swarm_convert.is_swarm_chat(body):  # a `swarm` object or a `swarm:` model: answered by a Vote
         return await swarm_routes.swarm_chat(body, request)
     proto = convert.chat_request_to_proto(body)
@@ -85,11 +86,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSO
     except BaseException:
         stream.cancel()
         raise
-    return StreamingResponse(
-        _sse(stream, first, include_usage),
-        media_type="text/event-stream",
-        headers={**await _model_header(stream), "cache-control": "no-cache"},
-    )
+    return EventStream(_sse(stream, first, include_usage), stream, await _model_header(stream))
 
 
 async def _model_header(call: Any) -> dict[str, str]:
@@ -100,22 +97,22 @@ async def _model_header(call: Any) -> dict[str, str]:
 
 
 async def _sse(stream: Any, first: Any, include_usage: bool) -> AsyncIterator[str]:
+    # The finish chunk waits for the end of the call (it follows at once) to go out with `[DONE]`: one write.
+    finish = ""
     try:
         message: chat_pb2.StreamChatResponse | Any = first
         while message is not grpc.aio.EOF:
-            if message.HasField("queued"):
-                message = await stream.read()
-                continue
-            yield _event(convert.chunk_to_json(message))
-            if message.HasField("done") and include_usage:
-                yield _event(convert.usage_chunk_to_json(message))
+            if message.HasField("done"):
+                finish = _event(convert.chunk_to_json(message))
+                if include_usage:
+                    finish += _event(convert.usage_chunk_to_json(message))
+            elif not message.HasField("queued"):
+                yield _event(convert.chunk_to_json(message))
             message = await stream.read()
-        yield "data: [DONE]\n\n"
+        yield finish + "data: [DONE]\n\n"
     except grpc.aio.AioRpcError as error:
         # Headers are gone already: report in-band, as OpenAI does mid-stream.
-        yield _event(errors.from_grpc(error).body)
-    finally:
-        stream.cancel()  # a client that went away stops generation on the server
+        yield finish + _event(errors.from_grpc(error).body)
 
 
 def _event(payload: dict[str, Any]) -> str:

@@ -17,11 +17,12 @@ from typing import Any
 
 import grpc
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from lattice.shim import convert, errors, protocol, swarm_convert
+from lattice.shim.event_stream import EventStream
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import swarm_pb2
 from lattice.wire import MODEL_METADATA_KEY
@@ -37,32 +38,30 @@ _STREAMING: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/fanout", response_model=None, responses=_STREAMING)
-async def fanout(body: dict[str, Any], request: Request) -> JSONResponse | StreamingResponse:
+async def fanout(body: dict[str, Any], request: Request) -> JSONResponse | EventStream:
     """SwarmService.Fanout: a FanoutRequest's JSON, plus `stream`."""
     return await _swarm(request, body, swarm_pb2.FanoutRequest(), "Fanout")
 
 
 @router.post("/vote", response_model=None, responses=_STREAMING)
-async def vote(body: dict[str, Any], request: Request) -> JSONResponse | StreamingResponse:
+async def vote(body: dict[str, Any], request: Request) -> JSONResponse | EventStream:
     """SwarmService.Vote: a VoteRequest's JSON, plus `stream`."""
     return await _swarm(request, body, swarm_pb2.VoteRequest(), "Vote")
 
 
 @router.post("/pipeline", response_model=None, responses=_STREAMING)
-async def pipeline(body: dict[str, Any], request: Request) -> JSONResponse | StreamingResponse:
+async def pipeline(body: dict[str, Any], request: Request) -> JSONResponse | EventStream:
     """SwarmService.Pipeline: a PipelineRequest's JSON, plus `stream`."""
     return await _swarm(request, body, swarm_pb2.PipelineRequest(), "Pipeline")
 
 
 @router.post("/debate", response_model=None, responses=_STREAMING)
-async def debate(body: dict[str, Any], request: Request) -> JSONResponse | StreamingResponse:
+async def debate(body: dict[str, Any], request: Request) -> JSONResponse | EventStream:
     """SwarmService.Debate: a DebateRequest's JSON, plus `stream`."""
     return await _swarm(request, body, swarm_pb2.DebateRequest(), "Debate")
 
 
-async def _swarm(
-    request: Request, body: dict[str, Any], message: Message, method: str
-) -> JSONResponse | StreamingResponse:
+async def _swarm(request: Request, body: dict[str, Any], message: Message, method: str) -> JSONResponse | EventStream:
     body = dict(body)
     stream = body.pop("stream", False)
     if not isinstance(stream, bool):
@@ -79,10 +78,10 @@ async def _swarm(
         finally:
             call.cancel()
         return JSONResponse(_collected(events))
-    return StreamingResponse(_sse(call, first), media_type="text/event-stream", headers={"cache-control": "no-cache"})
+    return EventStream(_sse(call, first), call)
 
 
-async def swarm_chat(body: protocol.ChatCompletionRequest, request: Request) -> JSONResponse | StreamingResponse:
+async def swarm_chat(body: protocol.ChatCompletionRequest, request: Request) -> JSONResponse | EventStream:
     """A chat completion answered by a Vote: the winner's answer, every agent's usage summed."""
     try:
         vote_request = swarm_convert.vote_request_from_chat(body)
@@ -104,11 +103,7 @@ async def swarm_chat(body: protocol.ChatCompletionRequest, request: Request) -> 
         )
         return JSONResponse(completion, headers={MODEL_METADATA_KEY: completion["model"]})
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return StreamingResponse(
-        _winner_sse(call, first, include_usage, completion_id=completion_id, created=created),
-        media_type="text/event-stream",
-        headers={"cache-control": "no-cache"},
-    )
+    return EventStream(_winner_sse(call, first, include_usage, completion_id=completion_id, created=created), call)
 
 
 class _Outcome:
@@ -157,8 +152,6 @@ async def _winner_sse(
         yield "data: [DONE]\n\n"
     except grpc.aio.AioRpcError as error:
         yield _data(errors.from_grpc(error).body)
-    finally:
-        call.cancel()
 
 
 async def _sse(call: Any, first: Any) -> AsyncIterator[str]:
@@ -169,8 +162,6 @@ async def _sse(call: Any, first: Any) -> AsyncIterator[str]:
     except grpc.aio.AioRpcError as error:
         # Headers are gone already: report in-band.
         yield "event: error\n" + _data(errors.from_grpc(error).body)
-    finally:
-        call.cancel()  # a client that went away stops the swarm and every agent in it
 
 
 async def _first(call: Any) -> Any:
