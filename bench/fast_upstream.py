@@ -10,11 +10,12 @@ A raw asyncio HTTP/1.1 server (keep-alive, Content-Length bodies) that answers a
   restarts that peak from now).
 
 Options for benchmarks that need the upstream to hold work (it still costs no CPU while it waits):
-`--delay-ms D` answers each chat D ms after it arrived; `--echo` answers with the request's last user
-message (split at spaces, like tests/echo_upstream.py) instead of ANSWER, so an answer shows which
-request it belongs to.
+`--delay-ms D` answers each chat D ms after it arrived; `--gap-ms G` writes a streamed answer one event
+every G ms, as a model generating token by token would, instead of all at once; `--echo` answers with
+the request's last user message (split at spaces, like tests/echo_upstream.py) instead of ANSWER, so an
+answer shows which request it belongs to.
 
-    python -m bench.fast_upstream --port 9000 [--delay-ms 2000] [--echo]
+    python -m bench.fast_upstream --port 9000 [--delay-ms 2000] [--gap-ms 1] [--echo]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ CREATED = 1_700_000_000
 @dataclass
 class Options:
     delay_seconds: float = 0.0
+    gap_seconds: float = 0.0
     echo: bool = False
 
 
@@ -188,6 +190,11 @@ class _Connection(asyncio.Protocol):
                 STATS["in_flight"] += 1
                 STATS["peak_in_flight"] = max(STATS["peak_in_flight"], STATS["in_flight"])
             response = respond(method, path, body)
+            if chat and OPTIONS.gap_seconds > 0 and response.startswith(_SSE_HEAD):
+                _pace(self._transport, response, close)
+                if close:
+                    self._transport = None
+                continue
             if chat and OPTIONS.delay_seconds > 0:
                 # Answered later; HTTP/1.1 clients send the next request on this connection only after.
                 loop = asyncio.get_running_loop()
@@ -215,6 +222,22 @@ def _deliver(transport: asyncio.Transport, response: bytes, close: bool) -> None
         transport.close()
 
 
+def _pace(transport: asyncio.Transport, response: bytes, close: bool) -> None:
+    """Writes a streamed answer one SSE event every `gap_seconds` (the head goes with the first)."""
+    events = response.split(b"\n\n\r\n")  # where each HTTP chunk holding one event ends
+    parts = [event + b"\n\n\r\n" for event in events[:-1]]
+    parts[-1] += events[-1]  # the last chunk: the terminating `0\r\n\r\n`
+    loop = asyncio.get_running_loop()
+    for i, part in enumerate(parts[:-1]):
+        loop.call_later(i * OPTIONS.gap_seconds, _write, transport, part)
+    loop.call_later((len(parts) - 1) * OPTIONS.gap_seconds, _deliver, transport, parts[-1], close)
+
+
+def _write(transport: asyncio.Transport, data: bytes) -> None:
+    if not transport.is_closing():
+        transport.write(data)
+
+
 async def serve(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(_Connection, host, port, backlog=4096, reuse_address=True)
@@ -227,9 +250,11 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="answer each chat this many ms after it arrived")
+    parser.add_argument("--gap-ms", type=float, default=0.0, help="stream one event every this many ms")
     parser.add_argument("--echo", action="store_true", help="answer with the last user message instead of ANSWER")
     args = parser.parse_args()
     OPTIONS.delay_seconds = args.delay_ms / 1000
+    OPTIONS.gap_seconds = args.gap_ms / 1000
     OPTIONS.echo = args.echo
     asyncio.run(serve(args.host, args.port))
 

@@ -377,7 +377,7 @@ async def run(args: argparse.Namespace) -> int:
     print(f"gateway overhead: rates {args.rates} req/s, {args.duration:g} s each, {args.repeats} repetitions")
     skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="lattice-bench-") as log_dir, running([]) as processes:
-        upstream, upstream_root = start_fast_upstream(log_dir)
+        upstream, upstream_root = start_fast_upstream(log_dir, *(["--gap-ms", str(args.gap_ms)] if args.gap_ms else []))
         processes.append(upstream)
 
         config = os.path.join(log_dir, "lattice.toml")
@@ -476,6 +476,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--slo-ms", type=float, default=1000.0, help="p99 above this means the load was not held")
     parser.add_argument("--targets", nargs="+", default=list(TARGET_ORDER), choices=TARGET_ORDER)
+    parser.add_argument(
+        "--gap-ms",
+        type=float,
+        default=0.0,
+        help="the upstream writes its answer one event every this many ms (a model generating) instead of at once",
+    )
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
