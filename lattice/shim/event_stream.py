@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
 
 import grpc
 from starlette.background import BackgroundTask
@@ -31,8 +30,7 @@ class EventStream(Response):
         self.init_headers({"cache-control": "no-cache", **(headers or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        left = asyncio.Event()
-        watcher = asyncio.ensure_future(self._watch(receive, left))
+        watcher = asyncio.ensure_future(self._watch(receive))  # done (not cancelled) only when the client left
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             async for event in self._events:
@@ -40,16 +38,16 @@ class EventStream(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             task = asyncio.current_task()
-            if not left.is_set() or (task is not None and task.cancelling()):
+            if not watcher.done() or (task is not None and task.cancelling()):
                 raise
             # The client left and its call was cancelled for it: no one is there to read the rest.
         finally:
             watcher.cancel()
             self._call.cancel()
+        if self.background is not None:  # as Starlette's responses do
+            await self.background()
 
-    async def _watch(self, receive: Receive, left: asyncio.Event) -> None:
-        message: dict[str, Any] = {}
-        while message.get("type") != "http.disconnect":
-            message = dict(await receive())
-        left.set()
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
         self._call.cancel()
