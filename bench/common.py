@@ -221,10 +221,16 @@ def cpu_seconds(pid: int | None) -> float:
     if pid is None:
         return float("nan")
     try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+        fields = _stat_fields(pid)
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces): state, ppid, ..."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
 
 
 def _children(pid: int) -> list[int]:
@@ -232,7 +238,7 @@ def _children(pid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError, IndexError):
-                if int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1]) == pid:  # noqa: SIM115
+                if int(_stat_fields(entry)[1]) == pid:
                     found.append(int(entry))
     return found
 
