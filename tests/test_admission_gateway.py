@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import grpc
 import httpx
 import pytest
+from lattice_client import ComputeClient, QueueUpdate
 
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 from tests.gateway_process import GatewayProcess, start_gateway
@@ -128,3 +129,29 @@ def test_the_shim_streams_openai_chunks_only_while_queued(small_gateway: Gateway
     assert events[-1] == "data: [DONE]"
     assert all('"queued"' not in line for line in events)
     assert rest
+
+
+async def test_the_python_sdk_tells_on_queued_and_yields_only_chunks(small_gateway: GatewayProcess) -> None:
+    busy = chat_pb2.ChatRequest(
+        messages=[common_pb2.Message(role=common_pb2.ROLE_USER, content=[common_pb2.ContentPart(text="A story.")])],
+        max_tokens=40,
+    )
+    updates: list[QueueUpdate] = []
+    async with (
+        grpc.aio.insecure_channel(small_gateway.grpc_target) as channel,
+        ComputeClient(target=small_gateway.grpc_target) as compute,
+    ):
+        running = chat_pb2_grpc.ChatServiceStub(channel).StreamChat(busy)
+        first = await running.read()
+        assert isinstance(first, chat_pb2.StreamChatResponse) and first.HasField("delta")  # it holds the only slot
+        async with compute.chat_stream(
+            messages=[{"role": "user", "content": "Hi"}], max_tokens=4, on_queued=updates.append
+        ) as waiting:
+            chunks = [chunk async for chunk in waiting]
+        while await running.read() is not grpc.aio.EOF:
+            pass
+    [update] = updates  # told once, before any chunk
+    assert (update.model, update.position) == ("smollm2-135m-instruct", 1)
+    assert update.estimated_wait > 0
+    assert chunks and chunks[-1].finish_reason is not None and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens > 0
