@@ -8,6 +8,7 @@ config; the descriptor set is rebuilt (scripts/gen.sh descriptor) when a proto
 file is newer than it.
 
     .venv/bin/python envoy/run.py [--port 8080] [--grpc-port 50051] [--cors-origin https://app.example]
+    .venv/bin/python envoy/run.py --tls-cert cert.pem --tls-key key.pem   # HTTPS and gRPC over TLS
     .venv/bin/python envoy/run.py --render-only   # print the config, do not start Envoy
 """
 
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         upstream_host=args.grpc_host,
         upstream_port=args.grpc_port,
         cors_origins=args.cors_origin,
+        tls=_tls_files(args),
     )
     if args.render_only:
         sys.stdout.write(config)
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     command = [envoy, "--config-path", str(path), "--disable-hot-restart", "--log-level", args.log_level]
     if args.concurrency:
         command += ["--concurrency", str(args.concurrency)]
-    print(f"envoy: http://{args.host}:{args.port} -> gRPC {args.grpc_host}:{args.grpc_port} ({path})", flush=True)
+    scheme = "https" if args.tls_cert else "http"
+    print(f"envoy: {scheme}://{args.host}:{args.port} -> gRPC {args.grpc_host}:{args.grpc_port} ({path})", flush=True)
     os.execv(envoy, command)
     return 1  # not reached
 
@@ -69,8 +72,10 @@ def render(
     upstream_host: str,
     upstream_port: int,
     cors_origins: list[str],
+    tls: tuple[pathlib.Path, pathlib.Path] | None = None,
 ) -> str:
-    """The Envoy config with every ${...} of the template filled in."""
+    """The Envoy config with every ${...} of the template filled in; `tls` is the listener's
+    (certificate chain, private key) PEM files, or None for plain text."""
     # JSON is YAML: lists and strings go in as JSON so no value can break the document.
     values = {
         "listen_host": json.dumps(listen_host),
@@ -81,8 +86,38 @@ def render(
         "descriptor": json.dumps(str(DESCRIPTOR)),
         "services": json.dumps(services(DESCRIPTOR)),
         "cors_origins": json.dumps([{"exact": origin} for origin in cors_origins]),
+        "transport_socket": json.dumps(_tls_socket(*tls) if tls else None),
     }
     return Template(TEMPLATE.read_text()).substitute(values)
+
+
+def _tls_socket(certificate_chain: pathlib.Path, private_key: pathlib.Path) -> dict[str, object]:
+    context = {
+        # gRPC needs HTTP/2, which a TLS client only gets by ALPN; REST and grpc-web may use HTTP/1.1.
+        "alpn_protocols": ["h2", "http/1.1"],
+        "tls_certificates": [
+            {"certificate_chain": {"filename": str(certificate_chain)}, "private_key": {"filename": str(private_key)}}
+        ],
+    }
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": context,
+        },
+    }
+
+
+def _tls_files(args: argparse.Namespace) -> tuple[pathlib.Path, pathlib.Path] | None:
+    if not args.tls_cert and not args.tls_key:
+        return None
+    if not (args.tls_cert and args.tls_key):
+        raise SystemExit("envoy/run.py: --tls-cert and --tls-key go together (the certificate and its private key)")
+    files = (pathlib.Path(args.tls_cert).resolve(), pathlib.Path(args.tls_key).resolve())
+    for path in files:
+        if not path.is_file():
+            raise SystemExit(f"envoy/run.py: no such file: {path}")
+    return files
 
 
 def services(descriptor_path: pathlib.Path) -> list[str]:
@@ -136,6 +171,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[o.strip() for o in env("ENVOY_CORS_ORIGINS", "").split(",") if o.strip()],
         help="a browser origin allowed to call the API, exactly (repeatable; ENVOY_CORS_ORIGINS, comma-separated)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        default=env("ENVOY_TLS_CERT", ""),
+        help="serve TLS with this PEM certificate chain (ENVOY_TLS_CERT; with --tls-key)",
+    )
+    parser.add_argument(
+        "--tls-key", default=env("ENVOY_TLS_KEY", ""), help="the certificate's PEM private key (ENVOY_TLS_KEY)"
     )
     parser.add_argument("--concurrency", type=int, default=0, help="worker threads (default: one per core)")
     parser.add_argument("--log-level", default=env("ENVOY_LOG_LEVEL", "warning"))

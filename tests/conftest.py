@@ -19,6 +19,7 @@ from lattice.server.store import Store, open_store
 from tests.gateway_process import REPO, GatewayProcess, free_port, lattice_env, start_gateway
 from tests.personal_runtime_fixtures import Daemon, EchoProvider, start_echo_provider, stopping_daemons
 from tests.postgres_server import fresh_database, postgres_server
+from tests.self_signed import SelfSigned
 
 API_KEY = "test-key-0123456789"
 
@@ -72,10 +73,11 @@ class EnvoyProcess:
     port: int
     admin_port: int
     log_path: pathlib.Path
+    tls: SelfSigned | None = None  # the listener's certificate, when it serves TLS
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def admin_url(self) -> str:
@@ -89,13 +91,17 @@ class EnvoyProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def _run_envoy(upstream: GatewayProcess, log_dir: pathlib.Path) -> Iterator[EnvoyProcess]:
+def _run_envoy(
+    upstream: GatewayProcess, log_dir: pathlib.Path, tls: SelfSigned | None = None
+) -> Iterator[EnvoyProcess]:
     port, admin_port = free_port(), free_port()
     log_path = log_dir / f"envoy-{port}.log"
     command = [sys.executable, str(REPO / "envoy" / "run.py"), "--port", str(port), "--admin-port", str(admin_port)]
     command += ["--grpc-port", str(upstream.grpc_port), "--cors-origin", ENVOY_CORS_ORIGIN, "--log-level", "info"]
+    if tls is not None:
+        command += ["--tls-cert", str(tls.certificate), "--tls-key", str(tls.private_key)]
     process = subprocess.Popen(command, env=lattice_env(), stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
-    envoy = EnvoyProcess(process, port, admin_port, log_path)
+    envoy = EnvoyProcess(process, port, admin_port, log_path, tls)
     try:
         _wait_until_routing(envoy)
         yield envoy
@@ -115,7 +121,8 @@ def _wait_until_routing(envoy: EnvoyProcess) -> None:
         if envoy.process.poll() is not None:
             raise RuntimeError(f"envoy exited early:\n{envoy.log()}")
         try:
-            if httpx.get(f"{envoy.url}/v1/models", timeout=2).status_code in (200, 401):
+            verify = envoy.tls.client_context() if envoy.tls else True
+            if httpx.get(f"{envoy.url}/v1/models", timeout=2, verify=verify).status_code in (200, 401):
                 return
         except httpx.TransportError:
             pass

@@ -319,6 +319,12 @@ class ComputeClient:
             raise UnavailableError(f"the connection to the gateway at {self.target} broke: {error}") from error
         except TimeoutError as error:  # grpclib's deadline; before OSError, of which it is a subclass
             raise DeadlineExceededError("the call's timeout ran out") from error
+        except ssl.SSLCertVerificationError as error:  # an OSError too, but no retry can make it pass
+            raise UnavailableError(
+                f"the gateway at {self.target} presented a certificate this client does not trust: "
+                f"{error.verify_message} (pass tls=ssl.create_default_context(cafile=...) to trust its authority)",
+                retryable=False,
+            ) from error
         except OSError as error:
             raise UnavailableError(f"cannot reach the gateway at {self.target}: {error}") from error
 
