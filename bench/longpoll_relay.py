@@ -1,4 +1,4 @@
-"""An HTTP long-polling relay: the baseline `bench/relay.py` compares Lattice's bidirectional stream with.
+"""An HTTP long-polling relay: the baseline `bench/relay/` compares Lattice's bidirectional stream with.
 
 Benchmark code only, built the way one would without a stream: the daemon still dials out (no inbound
 port), but over plain HTTP/1.1 requests instead of one gRPC stream.

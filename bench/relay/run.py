@@ -305,9 +305,7 @@ def _version(distribution: str) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        # The name argparse took from the path when this was the one module bench/relay.py (the package's
-        # would be __main__.py): the usage line and the errors read as they did.
-        prog="relay.py",
+        prog="python -m bench.relay",  # argparse would say __main__.py
         description=bench.relay.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
