@@ -29,16 +29,23 @@ def peer_env(**extra: str) -> dict[str, str]:
 
 def start_fast_upstream(log_dir: str, *options: str) -> tuple[Process, str]:
     """`bench.fast_upstream` on a free port (`options` as on its command line); returns it and its root URL."""
+    return start_bench_server("fast-upstream", ["bench.fast_upstream", *options], pathlib.Path(log_dir), "/v1/models")
+
+
+def start_bench_server(
+    name: str, module_args: list[str], log_dir: pathlib.Path, ready_path: str
+) -> tuple[Process, str]:
+    """`python -m <module_args> --port N` on a free port, once `ready_path` answers; its process and root URL."""
     port = free_port()
-    command = [sys.executable, "-m", "bench.fast_upstream", "--port", str(port), *options]
-    upstream = spawn("fast-upstream", command, pathlib.Path(log_dir), {**peer_env(), "PYTHONPATH": str(REPO)})
+    command = [sys.executable, "-m", *module_args, "--port", str(port)]
+    server = spawn(name, command, log_dir, {**peer_env(), "PYTHONPATH": str(REPO)})
     root = f"http://127.0.0.1:{port}"
     try:
-        wait_http(upstream, f"{root}/v1/models", STARTUP_TIMEOUT)
+        wait_http(server, f"{root}{ready_path}", STARTUP_TIMEOUT)
     except BaseException:
-        upstream.stop()
+        server.stop()
         raise
-    return upstream, root
+    return server, root
 
 
 def start_lattice(log_dir: str, config: str) -> tuple[GatewayProcess, Process]:

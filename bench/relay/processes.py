@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from bench.common import REPO, Process, spawn, wait_http
+from bench.common import REPO, Process, spawn
 from bench.fast_upstream import MODEL_ID
-from bench.peers import STARTUP_TIMEOUT, lattice_config, peer_env, start_fast_upstream
+from bench.peers import STARTUP_TIMEOUT, lattice_config, peer_env, start_bench_server, start_fast_upstream
 from lattice.server.relay import PERSONAL_PREFIX
-from tests.gateway_process import GatewayProcess, free_port, start_gateway
+from tests.gateway_process import GatewayProcess, start_gateway
 from tests.personal_runtime_fixtures import Daemon, create_key, pair, runtime_status, wait_for
 
 ACCOUNT = "acct_bench"
@@ -40,16 +40,7 @@ def start_upstream(work: pathlib.Path, name: str, *options: str) -> tuple[Proces
 
 
 def start_longpoll_gateway(log_dir: pathlib.Path) -> tuple[Process, str]:
-    port = free_port()
-    command = [sys.executable, "-m", "bench.longpoll_relay", "gateway", "--port", str(port)]
-    process = spawn("longpoll-gateway", command, log_dir, {**peer_env(), "PYTHONPATH": str(REPO)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(process, f"{url}/healthz", STARTUP_TIMEOUT)
-    except BaseException:
-        process.stop()
-        raise
-    return process, url
+    return start_bench_server("longpoll-gateway", ["bench.longpoll_relay", "gateway"], log_dir, "/healthz")
 
 
 def start_longpoll_daemon(log_dir: pathlib.Path, gateway_url: str, provider_url: str, name: str) -> Process:
