@@ -88,14 +88,22 @@ def log_lines(gateway: GatewayProcess) -> list[dict[str, Any]]:
     return lines
 
 
-def lines_for(gateway: GatewayProcess, request_id: str) -> list[dict[str, Any]]:
-    """The log lines of one request, once the gRPC server's line for it is there: the server writes that
-    line just after the call's status has gone out, so it may land a moment after the caller has its answer."""
+SERVER = ("lattice.rpc",)
+SHIM_AND_SERVER = ("lattice.http", "lattice.rpc")
+
+
+def lines_for(gateway: GatewayProcess, request_id: str, loggers: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The log lines of one request, once each of `loggers` has written its line: the gRPC server writes
+    its line just after the call's status has gone out, the shim just after the last byte of its answer,
+    so either may land a moment after the caller has its answer."""
 
     def lines() -> list[dict[str, Any]]:
         return [line for line in log_lines(gateway) if line.get("request_id") == request_id]
 
-    wait_for(lambda: any(line["logger"] == "lattice.rpc" for line in lines()), f"the rpc log line of {request_id}")
+    def all_there() -> bool:
+        return set(loggers) <= {line["logger"] for line in lines()}
+
+    wait_for(all_there, f"the {', '.join(loggers)} log lines of {request_id}")
     return lines()
 
 
@@ -110,8 +118,8 @@ def test_the_callers_request_id_comes_back_and_is_in_the_shims_and_the_servers_l
     answer = ask(gateway, "Hello!", **{"x-request-id": request_id})
     assert answer.status_code == 200
     assert answer.headers["x-request-id"] == request_id
-    loggers = {line["logger"] for line in lines_for(gateway, request_id)}
-    assert {"lattice.http", "lattice.rpc"} <= loggers  # the shim's line and the server's
+    lines = lines_for(gateway, request_id, SHIM_AND_SERVER)  # the shim's line and the server's
+    assert {line["logger"] for line in lines} == {"lattice.http", "lattice.rpc"}
 
 
 @pytest.mark.slow
@@ -119,7 +127,7 @@ def test_without_one_the_shim_makes_a_request_id_and_the_server_logs_under_it(ga
     answer = ask(gateway, "Hello!")
     request_id = answer.headers["x-request-id"]
     assert len(request_id) >= 16
-    rpc = [line for line in lines_for(gateway, request_id) if line["logger"] == "lattice.rpc"]
+    rpc = [line for line in lines_for(gateway, request_id, SHIM_AND_SERVER) if line["logger"] == "lattice.rpc"]
     assert [line["rpc"] for line in rpc] == ["lattice.v1.ChatService/Chat"]
     assert rpc[0]["code"] == "OK"
 
@@ -129,7 +137,7 @@ def test_an_unusable_request_id_is_replaced(gateway: GatewayProcess) -> None:
     answer = httpx.get(f"{gateway.http_url}/v1/models", headers={"x-request-id": "has spaces & 'quotes'"})
     assert answer.status_code == 200
     assert answer.headers["x-request-id"] != "has spaces & 'quotes'"
-    assert lines_for(gateway, answer.headers["x-request-id"])
+    assert lines_for(gateway, answer.headers["x-request-id"], SHIM_AND_SERVER)
 
 
 @pytest.mark.slow
@@ -173,8 +181,8 @@ async def test_grpc_callers_get_the_request_id_in_the_initial_metadata(gateway: 
         await anonymous
         generated = dict(await anonymous.initial_metadata())["x-request-id"]
         assert generated
-    assert lines_for(gateway, "grpc-2")[0]["code"] == "NOT_FOUND"
-    assert lines_for(gateway, str(generated))
+    assert lines_for(gateway, "grpc-2", SERVER)[0]["code"] == "NOT_FOUND"
+    assert lines_for(gateway, str(generated), SERVER)
 
 
 MARKER = "heliotrope-marmalade-9321"
@@ -186,8 +194,8 @@ def test_prompts_and_answers_are_not_logged_by_default(gateway: GatewayProcess) 
     assert answer.status_code == 200
     text = answer.json()["choices"][0]["message"]["content"].strip()
     assert len(text) >= 10, "too short an answer to look for in the log"
+    assert lines_for(gateway, "private-1", SHIM_AND_SERVER)  # the request was logged,
     log = gateway.log()
-    assert lines_for(gateway, "private-1")  # the request was logged,
     assert MARKER not in log  # but not what it said
     assert text not in log
 
@@ -203,6 +211,6 @@ def logging_prompts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatewa
 def test_an_operator_may_log_prompts_and_answers(logging_prompts: GatewayProcess) -> None:
     answer = ask(logging_prompts, f"Repeat after me: {MARKER}", **{"x-request-id": "logged-1"})
     assert answer.status_code == 200
-    lines = {line["event"]: line for line in lines_for(logging_prompts, "logged-1")}
+    lines = {line["event"]: line for line in lines_for(logging_prompts, "logged-1", SHIM_AND_SERVER)}
     assert lines["chat prompt"]["messages"] == [{"role": "user", "text": f"Repeat after me: {MARKER}"}]
     assert lines["chat answer"]["answer"] == answer.json()["choices"][0]["message"]["content"]
