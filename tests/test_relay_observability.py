@@ -82,7 +82,8 @@ def test_the_request_id_flows_to_the_daemons_log(gateway: GatewayProcess, runtim
     assert (line["request_id"], line["outcome"]) == ("abc-relay-0001", "ok")
     assert line["work_id"] and line["duration_ms"] >= 0
     assert "marmalade" not in daemon.log()  # the prompt and the answer never reach its log
-    assert "abc-relay-0001" in gateway.log()  # the same id finds the gateway's lines
+    # The same id finds the gateway's lines (its rpc and http lines follow the answer, so wait for them).
+    wait_for(lambda: "abc-relay-0001" in gateway.log(), "the gateway's lines of abc-relay-0001")
 
 
 def test_relay_metrics_follow_streams_work_and_missed_heartbeats(
