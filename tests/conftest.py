@@ -91,9 +91,7 @@ class EnvoyProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def _run_envoy(
-    upstream: GatewayProcess, log_dir: pathlib.Path, tls: SelfSigned | None = None
-) -> Iterator[EnvoyProcess]:
+def run_envoy(upstream: GatewayProcess, log_dir: pathlib.Path, tls: SelfSigned | None = None) -> Iterator[EnvoyProcess]:
     port, admin_port = free_port(), free_port()
     log_path = log_dir / f"envoy-{port}.log"
     command = [sys.executable, str(REPO / "envoy" / "run.py"), "--port", str(port), "--admin-port", str(admin_port)]
@@ -133,13 +131,13 @@ def _wait_until_routing(envoy: EnvoyProcess) -> None:
 @pytest.fixture(scope="session")
 def envoy(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProcess]:
     """Envoy in front of the `gateway` fixture: REST/JSON, grpc-web and gRPC on one port."""
-    yield from _run_envoy(gateway, tmp_path_factory.mktemp("envoy"))
+    yield from run_envoy(gateway, tmp_path_factory.mktemp("envoy"))
 
 
 @pytest.fixture(scope="session")
 def keyed_envoy(keyed_gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProcess]:
     """Envoy in front of the gateway that requires API_KEY."""
-    yield from _run_envoy(keyed_gateway, tmp_path_factory.mktemp("keyed-envoy"))
+    yield from run_envoy(keyed_gateway, tmp_path_factory.mktemp("keyed-envoy"))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 from lattice_client import ComputeClient, UnavailableError
 
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2, resolve_pb2, resolve_pb2_grpc
-from tests.conftest import EnvoyProcess, _run_envoy
+from tests.conftest import EnvoyProcess, run_envoy
 from tests.gateway_process import REPO, GatewayProcess, lattice_env
 from tests.self_signed import SelfSigned, self_signed
 
@@ -33,7 +33,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> SelfSigned:
 def tls_envoy(
     gateway: GatewayProcess, certificate: SelfSigned, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EnvoyProcess]:
-    yield from _run_envoy(gateway, tmp_path_factory.mktemp("tls-envoy"), certificate)
+    yield from run_envoy(gateway, tmp_path_factory.mktemp("tls-envoy"), certificate)
 
 
 async def test_the_python_sdk_streams_a_chat_over_tls(tls_envoy: EnvoyProcess, certificate: SelfSigned) -> None:

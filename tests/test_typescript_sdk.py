@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import EnvoyProcess, _run_envoy
+from tests.conftest import EnvoyProcess, run_envoy
 from tests.gateway_process import REPO, GatewayProcess, lattice_env, start_gateway
 from tests.personal_runtime_fixtures import (
     BIN,
@@ -74,7 +74,7 @@ def tiny_gateway(tmp_path_factory: pytest.TempPathFactory, tiny_env: dict[str, s
 @pytest.fixture(scope="module")
 def sdk_envoy(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProcess]:
     """Envoy as `make envoy` runs it, in front of this module's gateway."""
-    yield from _run_envoy(gateway, tmp_path_factory.mktemp("sdk-envoy"))
+    yield from run_envoy(gateway, tmp_path_factory.mktemp("sdk-envoy"))
 
 
 @pytest.fixture(scope="module")
