@@ -182,6 +182,15 @@ class Finish:
 GenerationEvent = Delta | Finish
 
 
+@dataclass(frozen=True)
+class Queued:
+    """The request waits for a slot on a busy model: what its caller is told while it waits."""
+
+    model: str
+    position: int
+    estimated_wait_seconds: float
+
+
 def merged(deltas: list[Delta]) -> list[Delta]:
     """Deltas that arrived together, as few as say the same: each run of text-only ones joined into one.
 

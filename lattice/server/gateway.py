@@ -18,7 +18,7 @@ from lattice.observability import logs, metrics, tracing
 from lattice.server.activity import Activity, FinishedRequest
 from lattice.server.admission import Admission, AdmissionLimits, QueuedCallback
 from lattice.server.backends.base import Backend, GenerationLimits
-from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, ToolCall
+from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Queued, ToolCall
 from lattice.server.limits import UNLIMITED as NO_REQUEST_LIMITS
 from lattice.server.limits import CallerLimits, RequestLimits, StreamDurationExceeded, check_request_size
 from lattice.server.principals import Principal
@@ -49,13 +49,6 @@ class Completion:
     text: str
     tool_calls: tuple[ToolCall, ...]
     finish: Finish
-
-
-@dataclass(frozen=True)
-class Queued:
-    model: str
-    position: int
-    estimated_wait_seconds: float
 
 
 QueueListener = Callable[[Queued], None]

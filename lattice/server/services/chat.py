@@ -16,7 +16,7 @@ from lattice.errors import LatticeError
 from lattice.server import chat as domain
 from lattice.server.auth import current_principal
 from lattice.server.credentials import caller_identity
-from lattice.server.gateway import ChatStream, Gateway, Queued
+from lattice.server.gateway import ChatStream, Gateway
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
@@ -54,7 +54,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         async with grpc_errors(context):
             chat: ChatStream | None = None
             async for update in _open_reporting_queue(self._gateway, _domain_request(request, context)):
-                if isinstance(update, Queued):
+                if isinstance(update, domain.Queued):
                     # Headers go out with the first message: name the model it waits for.
                     await _send_model_once(context, update.model)
                     yield chat_pb2.StreamChatResponse(model=update.model, queued=convert.queue_status_to_proto(update))
@@ -87,12 +87,14 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                         yield chat_pb2.StreamChatResponse(id=completion_id, model=model, create_time=created, done=done)
 
 
-async def _open_reporting_queue(gateway: Gateway, request: domain.ChatRequest) -> AsyncIterator[Queued | ChatStream]:
+async def _open_reporting_queue(
+    gateway: Gateway, request: domain.ChatRequest
+) -> AsyncIterator[domain.Queued | ChatStream]:
     """Opens the chat; while it waits in a queue, yields where it stands. The last item is the stream.
 
     One task and one queue: the opening task puts itself on the queue when it is done, so the common case
     (a slot at once) costs one wait, with no task per update."""
-    updates: asyncio.Queue[Queued | asyncio.Future[ChatStream]] = asyncio.Queue()
+    updates: asyncio.Queue[domain.Queued | asyncio.Future[ChatStream]] = asyncio.Queue()
     opening = asyncio.ensure_future(gateway.open_chat(request, updates.put_nowait, current_principal()))
     opening.add_done_callback(updates.put_nowait)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
@@ -13,9 +13,6 @@ from lattice.server import chat
 from lattice.server.registry import RegisteredModel
 from lattice.server.resolver import Resolution, Verdict
 from lattice.v1 import chat_pb2, common_pb2, resolve_pb2
-
-if TYPE_CHECKING:  # an annotation only: a real import would close a cycle (gateway → relay backend → here)
-    from lattice.server.gateway import Queued
 
 _ROLES = {
     common_pb2.ROLE_SYSTEM: chat.Role.SYSTEM,
@@ -304,7 +301,7 @@ def tool_call_deltas_to_proto(deltas: tuple[chat.ToolCallDelta, ...]) -> list[ch
     ]
 
 
-def queue_status_to_proto(queued: Queued) -> chat_pb2.QueueStatus:
+def queue_status_to_proto(queued: chat.Queued) -> chat_pb2.QueueStatus:
     wait = duration_pb2.Duration()
     wait.FromNanoseconds(int(queued.estimated_wait_seconds * 1e9))
     return chat_pb2.QueueStatus(model=queued.model, position=queued.position, estimated_wait=wait)
