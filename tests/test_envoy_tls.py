@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import grpc
 import httpx
 import pytest
-from lattice_client import ComputeClient, UnavailableError
+from lattice_client import ComputeClient, UnavailableError, UntrustedCertificateError
 
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2, resolve_pb2, resolve_pb2_grpc
 from tests.conftest import EnvoyProcess, run_envoy
@@ -73,8 +73,9 @@ async def test_an_untrusted_certificate_is_refused_at_once_and_not_retried(
     caplog.set_level(logging.INFO, logger="lattice_client")
     # tls=True trusts the system's authorities, which did not sign the test's certificate.
     async with ComputeClient(target=tls_envoy.grpc_target, tls=True) as compute:
-        with pytest.raises(UnavailableError) as refused:
+        with pytest.raises(UnavailableError) as refused:  # the family a caller may already catch
             await compute.list_models()
+    assert isinstance(refused.value, UntrustedCertificateError)
     assert not refused.value.retryable  # retrying cannot make a certificate trusted
     assert "certificate" in refused.value.message and tls_envoy.grpc_target in refused.value.message
     assert "retrying" not in caplog.text

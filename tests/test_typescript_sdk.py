@@ -31,6 +31,7 @@ from tests.personal_runtime_fixtures import (
     gateway_env,
     oauth_env,
 )
+from tests.self_signed import SelfSigned, self_signed
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +79,19 @@ def sdk_envoy(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> SelfSigned:
+    return self_signed(tmp_path_factory.mktemp("sdk-tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_envoy(
+    gateway: GatewayProcess, certificate: SelfSigned, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EnvoyProcess]:
+    """Envoy serving TLS with the test's self-signed certificate, in front of this module's gateway."""
+    yield from run_envoy(gateway, tmp_path_factory.mktemp("sdk-tls-envoy"), certificate)
+
+
+@pytest.fixture(scope="module")
 def typescript_build() -> None:
     """Compiles the package and its tests (tsc --strict) into dist/."""
     tsc = TYPESCRIPT / "node_modules" / ".bin" / "tsc"
@@ -96,6 +110,8 @@ def test_typescript_sdk(
     tiny_gateway: GatewayProcess,
     tiny_env: dict[str, str],
     sdk_envoy: EnvoyProcess,
+    tls_envoy: EnvoyProcess,
+    certificate: SelfSigned,
     echo: EchoProvider,
     tmp_path: pathlib.Path,
 ) -> None:
@@ -104,6 +120,8 @@ def test_typescript_sdk(
         "SDK_TEST_GRPC_URL": f"http://{gateway.grpc_target}",
         "SDK_TEST_REST_URL": gateway.http_url,
         "SDK_TEST_GRPC_WEB_URL": sdk_envoy.url,
+        "SDK_TEST_TLS_URL": tls_envoy.url,
+        "SDK_TEST_TLS_CA": str(certificate.certificate),
         "SDK_TEST_TINY_GRPC_URL": f"http://{tiny_gateway.grpc_target}",
         "SDK_TEST_TINY_REST_URL": tiny_gateway.http_url,
         "SDK_TEST_KEY": create_key(env, ACCOUNT),

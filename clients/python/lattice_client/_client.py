@@ -22,7 +22,13 @@ from lattice_betterproto.lattice import v1 as pb
 
 from lattice_client import _convert
 from lattice_client._credentials import Credential
-from lattice_client._errors import DeadlineExceededError, LatticeError, UnavailableError, make_error
+from lattice_client._errors import (
+    DeadlineExceededError,
+    LatticeError,
+    UnavailableError,
+    UntrustedCertificateError,
+    make_error,
+)
 from lattice_client._retry import Attempts, RetryPolicy
 from lattice_client._status import ErrorDetails, StatusDetailsCodec
 from lattice_client._types import (
@@ -320,10 +326,9 @@ class ComputeClient:
         except TimeoutError as error:  # grpclib's deadline; before OSError, of which it is a subclass
             raise DeadlineExceededError("the call's timeout ran out") from error
         except ssl.SSLCertVerificationError as error:  # an OSError too, but no retry can make it pass
-            raise UnavailableError(
+            raise UntrustedCertificateError(
                 f"the gateway at {self.target} presented a certificate this client does not trust: "
-                f"{error.verify_message} (pass tls=ssl.create_default_context(cafile=...) to trust its authority)",
-                retryable=False,
+                f"{error.verify_message} (pass tls=ssl.create_default_context(cafile=...) to trust its authority)"
             ) from error
         except OSError as error:
             raise UnavailableError(f"cannot reach the gateway at {self.target}: {error}") from error

@@ -35,7 +35,8 @@
     │   ├── ModelLoadFailedError          MODEL_LOAD_FAILED       no: loading fails the same way again
     │   ├── NoRoomToLoadError             NO_ROOM_TO_LOAD         yes
     │   ├── UpstreamAuthFailedError       UPSTREAM_AUTH_FAILED    no: the operator must fix the upstream's key
-    │   └── UpstreamModelNotFoundError    UPSTREAM_MODEL_NOT_FOUND no
+    │   ├── UpstreamModelNotFoundError    UPSTREAM_MODEL_NOT_FOUND no
+    │   └── UntrustedCertificateError     (UNAVAILABLE)           no: the gateway's TLS certificate is not trusted
     ├── DeadlineExceededError             DEADLINE_EXCEEDED (also: the call's own timeout ran out)
     │   └── StreamDurationExceededError   STREAM_DURATION_EXCEEDED
     └── InternalError                     INTERNAL
@@ -269,6 +270,13 @@ class UpstreamAuthFailedError(UnavailableError):
 
 class UpstreamModelNotFoundError(UnavailableError):
     """A proxied backend does not know the model it was configured with."""
+
+    default_retryable = False
+
+
+class UntrustedCertificateError(UnavailableError):
+    """The gateway's TLS certificate is not one this client trusts (self-signed, an unknown authority,
+    expired, another host's): no retry can make it pass. Raised by the SDK itself, not sent by the gateway."""
 
     default_retryable = False
 

@@ -45,6 +45,9 @@ export interface ComputeClientOptions {
   credential?: Credential;
   /** `grpc` (HTTP/2, Node's default) or `grpc-web` (through Envoy; a browser's default). */
   transport?: TransportKind;
+  /** For `https://` with `grpc`: the PEM of an authority to trust besides Node's own (a private CA,
+   * or the gateway's self-signed certificate). `NODE_EXTRA_CA_CERTS` does the same for a whole process. */
+  tlsCa?: string | Uint8Array;
   /** Retries for RESOURCE_EXHAUSTED / UNAVAILABLE before the first token; `false` turns them off. */
   retry?: RetryOptions | false;
   /** The deadline of each attempt of each call, unless the call sets its own. */
@@ -78,7 +81,7 @@ export class ComputeClient {
     this.transport = options.transport ?? DEFAULT_TRANSPORT;
     this.#credentialKind = options.credential?.kind;
     const interceptors: Interceptor[] = options.credential ? [credentialInterceptor(options.credential)] : [];
-    const transport = createTransport(this.transport, this.baseUrl, interceptors);
+    const transport = createTransport(this.transport, this.baseUrl, interceptors, options.tlsCa);
     this.#chat = createClient(ChatService, transport);
     this.#resolve = createClient(ResolveService, transport);
     this.#calls = new Calls(options.retry, options.timeoutMs);

@@ -14,6 +14,7 @@
 //   ├── DeadlineExceededError             DEADLINE_EXCEEDED    DEADLINE_EXCEEDED, STREAM_DURATION_EXCEEDED
 //   ├── UnavailableError                  UNAVAILABLE          BACKEND_UNAVAILABLE, RUNTIME_UNREACHABLE, MODEL_LOAD_FAILED, NO_ROOM_TO_LOAD,
 //   │                                                          UPSTREAM_AUTH_FAILED, UPSTREAM_MODEL_NOT_FOUND, RUNTIME_NOT_PAIRED
+//   │                                                          (and UntrustedCertificateError: the gateway's TLS certificate)
 //   ├── InternalError                     INTERNAL             INTERNAL, BACKEND_FAILED, RELAY_SEAL_INVALID
 //   └── CancelledError                    CANCELLED            (the caller aborted the call)
 //
@@ -210,6 +211,13 @@ export class UpstreamModelNotFoundError extends UnavailableError {
     return false;
   }
 }
+/** The gateway's TLS certificate is not one this client trusts (self-signed, an unknown authority,
+ * expired, another host's): no retry can make it pass. Trust its authority with `tlsCa`. */
+export class UntrustedCertificateError extends UnavailableError {
+  override get retryable(): boolean {
+    return false;
+  }
+}
 
 export class BackendFailedError extends InternalError {}
 export class RelaySealInvalidError extends InternalError {}
@@ -278,6 +286,12 @@ const FAMILIES: Partial<Record<StatusCode, ErrorClass>> = {
 export function toLatticeError(thrown: unknown): LatticeError {
   if (thrown instanceof LatticeError) return thrown;
   const error = ConnectError.from(thrown);
+  if (TLS_VERIFY_FAILURES.has(nodeErrorCode(error.cause) ?? "")) {
+    const message =
+      `the gateway presented a certificate this client does not trust: ${error.rawMessage} ` +
+      "(pass tlsCa, or set NODE_EXTRA_CA_CERTS, to trust its authority)";
+    return new UntrustedCertificateError({ message, reason: "UNAVAILABLE", code: "UNAVAILABLE", cause: error });
+  }
   const code = STATUS_CODES[error.code] ?? "UNKNOWN";
   const info = error.findDetails(ErrorInfoSchema).find((i) => i.domain === ERROR_DOMAIN);
   const retry = error.findDetails(RetryInfoSchema)[0];
@@ -293,4 +307,23 @@ export function toLatticeError(thrown: unknown): LatticeError {
     fromGateway: info !== undefined,
     cause: error,
   });
+}
+
+// Node's codes for a certificate it would not accept (connect-node reports them as INTERNAL).
+const TLS_VERIFY_FAILURES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "CERT_REVOKED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+function nodeErrorCode(cause: unknown): string | undefined {
+  const code = typeof cause === "object" && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  return typeof code === "string" ? code : undefined;
 }

@@ -41,8 +41,15 @@ export function normalizeBaseUrl(baseUrl: string): string {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(baseUrl) ? baseUrl.replace(/\/+$/, "") : `http://${baseUrl}`;
 }
 
-export function createTransport(kind: TransportKind, baseUrl: string, interceptors: Interceptor[]): Transport {
-  if (kind === "grpc") return createHttp2GrpcTransport(baseUrl, interceptors);
+export function createTransport(
+  kind: TransportKind,
+  baseUrl: string,
+  interceptors: Interceptor[],
+  tlsCa?: string | Uint8Array,
+): Transport {
+  if (kind === "grpc") return createHttp2GrpcTransport(baseUrl, interceptors, tlsCa);
+  // fetch cannot be told which authorities to trust: NODE_EXTRA_CA_CERTS does that in Node, the OS in a browser.
+  if (tlsCa !== undefined) throw new TypeError('tlsCa applies to transport "grpc" only');
   // fetch-based, as in a browser (Node 18+ has fetch too), through Envoy's grpc_web filter.
   if (kind === "grpc-web") return createGrpcWebTransport({ baseUrl, interceptors });
   throw new TypeError(`unknown transport ${JSON.stringify(kind)}: "grpc" or "grpc-web"`);

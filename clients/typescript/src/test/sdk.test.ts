@@ -27,6 +27,7 @@ import {
   RuntimeRevokedError,
   RuntimeUnreachableError,
   UnavailableError,
+  UntrustedCertificateError,
   toLatticeError,
   type ChatStreamEvent,
   type Credential,
@@ -277,6 +278,35 @@ describe("any model expression", { skip }, () => {
     assert.ok(completion.usage.completionTokens > 0 && completion.usage.totalTokens > completion.usage.completionTokens);
     const events = await collect(compute.chatStream(request));
     assert.equal(text(events), completion.choices[0]?.message.content);
+  });
+});
+
+describe("over TLS, through Envoy serving the test's self-signed certificate", { skip }, () => {
+  const model = process.env.SDK_TEST_MODEL ?? "";
+
+  test("with tlsCa, the gateway's authority is trusted and a chat streams", async () => {
+    const ca = await readFile(env("SDK_TEST_TLS_CA"));
+    const compute = client(apiKey("SDK_TEST_KEY"), { baseUrl: env("SDK_TEST_TLS_URL"), tlsCa: ca });
+    assert.ok((await compute.listModels()).some((m) => m.id === model));
+    const events = await collect(compute.chatStream({ messages: [{ role: "user", content: "Hi" }], maxTokens: 4 }));
+    const done = events.at(-1);
+    assert.ok(done?.type === "done" && done.usage.completionTokens > 0, inspect(events));
+  });
+
+  test("without it, the certificate is refused at once, and never retried", async () => {
+    const retries: RetryAttempt[] = [];
+    const compute = client(apiKey("SDK_TEST_KEY"), {
+      baseUrl: env("SDK_TEST_TLS_URL"),
+      retry: { maxAttempts: 5, onRetry: (a: RetryAttempt) => void retries.push(a) },
+    });
+    const error = await failure(() => compute.listModels());
+    assert.ok(error instanceof UntrustedCertificateError && error instanceof UnavailableError, inspect(error));
+    assert.deepEqual([error.code, error.retryable, retries.length], ["UNAVAILABLE", false, 0]);
+    assert.match(error.message, /does not trust: self-signed certificate.*tlsCa/);
+  });
+
+  test("tlsCa is for the grpc transport only", () => {
+    assert.throws(() => client(undefined, { transport: "grpc-web", tlsCa: "pem" }), /tlsCa applies to transport "grpc" only/);
   });
 });
 
