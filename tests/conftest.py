@@ -19,7 +19,7 @@ from lattice.server.store import Store, open_store
 from tests.gateway_process import REPO, GatewayProcess, free_port, lattice_env, start_gateway
 from tests.personal_runtime_fixtures import Daemon, EchoProvider, start_echo_provider, stopping_daemons
 from tests.postgres_server import fresh_database, postgres_server
-from tests.self_signed import SelfSigned
+from tests.self_signed import SelfSigned, self_signed
 
 API_KEY = "test-key-0123456789"
 
@@ -126,6 +126,20 @@ def _wait_until_routing(envoy: EnvoyProcess) -> None:
             pass
         time.sleep(0.2)
     raise TimeoutError(f"envoy did not route to the gateway within 60 s:\n{envoy.log()}")
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> SelfSigned:
+    """A self-signed certificate for 127.0.0.1 and localhost, made for this test run."""
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_envoy(
+    gateway: GatewayProcess, certificate: SelfSigned, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EnvoyProcess]:
+    """Envoy serving TLS with `certificate`, in front of the `gateway` fixture (or a module's own)."""
+    yield from run_envoy(gateway, tmp_path_factory.mktemp("tls-envoy"), certificate)
 
 
 @pytest.fixture(scope="session")

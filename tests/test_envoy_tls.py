@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import grpc
 import httpx
@@ -17,23 +16,11 @@ import pytest
 from lattice_client import ComputeClient, UnavailableError, UntrustedCertificateError
 
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2, resolve_pb2, resolve_pb2_grpc
-from tests.conftest import EnvoyProcess, run_envoy
-from tests.gateway_process import REPO, GatewayProcess, lattice_env
-from tests.self_signed import SelfSigned, self_signed
+from tests.conftest import EnvoyProcess
+from tests.gateway_process import REPO, lattice_env
+from tests.self_signed import SelfSigned
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> SelfSigned:
-    return self_signed(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_envoy(
-    gateway: GatewayProcess, certificate: SelfSigned, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[EnvoyProcess]:
-    yield from run_envoy(gateway, tmp_path_factory.mktemp("tls-envoy"), certificate)
 
 
 async def test_the_python_sdk_streams_a_chat_over_tls(tls_envoy: EnvoyProcess, certificate: SelfSigned) -> None:

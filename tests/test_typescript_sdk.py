@@ -31,7 +31,7 @@ from tests.personal_runtime_fixtures import (
     gateway_env,
     oauth_env,
 )
-from tests.self_signed import SelfSigned, self_signed
+from tests.self_signed import SelfSigned
 
 pytestmark = pytest.mark.slow
 
@@ -76,19 +76,6 @@ def tiny_gateway(tmp_path_factory: pytest.TempPathFactory, tiny_env: dict[str, s
 def sdk_envoy(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProcess]:
     """Envoy as `make envoy` runs it, in front of this module's gateway."""
     yield from run_envoy(gateway, tmp_path_factory.mktemp("sdk-envoy"))
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> SelfSigned:
-    return self_signed(tmp_path_factory.mktemp("sdk-tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_envoy(
-    gateway: GatewayProcess, certificate: SelfSigned, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[EnvoyProcess]:
-    """Envoy serving TLS with the test's self-signed certificate, in front of this module's gateway."""
-    yield from run_envoy(gateway, tmp_path_factory.mktemp("sdk-tls-envoy"), certificate)
 
 
 @pytest.fixture(scope="module")
