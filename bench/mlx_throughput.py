@@ -13,9 +13,11 @@ For each server and each concurrency N (the servers take turns, never loaded at 
   TTFT         time from sending to the first content token (includes any wait in a queue)
   decode tok/s one stream's tokens after the first, over the time from first to last token
   aggregate    all tokens of the N streams over the wall time from the first send to the last byte
-N = 1 runs `--single` requests one after another. Both servers run with their defaults; whether and how
-they batch concurrent streams (Lattice: up to `mlx_max_batch`; mlx_lm.server: `--decode-concurrency`)
-is what the aggregate and the TTFT under load show.
+N = 1 runs `--single` requests one after another, taking turns between the servers request by request
+(A B, then B A, ...): one stream's decode rate drifts by ±15% over tens of seconds on a shared machine,
+so the two are compared in the same moments rather than one after the other. Both servers run with
+their defaults; whether and how they batch concurrent streams (Lattice: up to `mlx_max_batch`;
+mlx_lm.server: `--decode-concurrency`) is what the aggregate and the TTFT under load show.
 """
 
 from __future__ import annotations
@@ -174,27 +176,40 @@ class MlxLmServer:
         await self._client.aclose()
 
 
-async def run_level(
-    server: Server, streams: int, single: int, max_tokens: int, first_prompt: int, repetition: int
+async def one_stream(server: Server, streams: int, repetition: int, text: str, max_tokens: int) -> Stream:
+    try:
+        start, first, last, tokens, prompt_tokens = await server.generate(text, max_tokens)
+    except Exception as error:
+        now = time.monotonic()
+        failure = f"{type(error).__name__}: {error}"
+        return Stream(server.name, streams, repetition, text, now, now, now, 0, error=failure)
+    return Stream(server.name, streams, repetition, text, start, first, last, tokens, prompt_tokens)
+
+
+async def run_concurrent(
+    server: Server, streams: int, max_tokens: int, first_prompt: int, repetition: int
 ) -> tuple[list[Stream], float]:
-    """N concurrent streams (or `single` sequential ones for N = 1); returns them and the wall time."""
-
-    async def one(index: int) -> Stream:
-        text = prompt(first_prompt + index)
-        try:
-            start, first, last, tokens, prompt_tokens = await server.generate(text, max_tokens)
-        except Exception as error:
-            now = time.monotonic()
-            failure = f"{type(error).__name__}: {error}"
-            return Stream(server.name, streams, repetition, text, now, now, now, 0, error=failure)
-        return Stream(server.name, streams, repetition, text, start, first, last, tokens, prompt_tokens)
-
+    """N concurrent streams on one server; returns them and the wall time."""
     began = time.monotonic()
-    if streams == 1:
-        results = [await one(i) for i in range(single)]
-    else:
-        results = list(await asyncio.gather(*(one(i) for i in range(streams))))
-    return results, time.monotonic() - began
+    texts = [prompt(first_prompt + i) for i in range(streams)]
+    results = await asyncio.gather(*(one_stream(server, streams, repetition, t, max_tokens) for t in texts))
+    return list(results), time.monotonic() - began
+
+
+async def run_single(
+    servers: list[Server], single: int, max_tokens: int, first_prompt: int, repetition: int
+) -> dict[str, tuple[list[Stream], float]]:
+    """`single` requests per server one at a time, the servers taking turns request by request (the same
+    prompt for each in its turn); per server, its streams and the sum of their times (its wall time)."""
+    results: dict[str, tuple[list[Stream], float]] = {s.name: ([], 0.0) for s in servers}
+    for i in range(single):
+        text = prompt(first_prompt + i)
+        for server in servers if (repetition + i) % 2 == 0 else list(reversed(servers)):
+            began = time.monotonic()
+            stream = await one_stream(server, 1, repetition, text, max_tokens)
+            done, wall = results[server.name]
+            results[server.name] = ([*done, stream], wall + time.monotonic() - began)
+    return results
 
 
 @dataclass
@@ -224,9 +239,13 @@ async def measure(
         for n in levels:
             count = single if n == 1 else n
             order = servers if repetition % 2 == 0 else list(reversed(servers))
+            # The same prompts for both servers; new ones for each level and repetition.
+            singles = await run_single(servers, single, max_tokens, next_prompt, repetition) if n == 1 else {}
             for server in order:
-                # The same prompts for both servers; new ones for each level and repetition.
-                results, wall = await run_level(server, n, single, max_tokens, next_prompt, repetition)
+                if n == 1:
+                    results, wall = singles[server.name]
+                else:
+                    results, wall = await run_concurrent(server, n, max_tokens, next_prompt, repetition)
                 ok = [r for r in results if r.error is None]
                 tokens = sum(r.tokens for r in ok)
                 level = Level(
@@ -366,7 +385,7 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 4, 8], help="concurrency levels")
-    parser.add_argument("--single", type=int, default=3, help="sequential requests at 1 stream")
+    parser.add_argument("--single", type=int, default=5, help="sequential requests per server at 1 stream")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2, help="repetitions (medians reported)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds before one request counts as failed")
