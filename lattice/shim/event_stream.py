@@ -9,7 +9,9 @@ comes, the gRPC call is cancelled, which stops generation on the server and ends
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import grpc
 from starlette.background import BackgroundTask
@@ -51,3 +53,12 @@ class EventStream(Response):
         while (await receive())["type"] != "http.disconnect":
             pass
         self._call.cancel()
+
+
+DONE_EVENT = "data: [DONE]\n\n"
+"""The end of an OpenAI-style stream."""
+
+
+def data_event(payload: dict[str, Any]) -> str:
+    """One SSE event carrying `payload` as compact JSON."""
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"

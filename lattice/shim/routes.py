@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from lattice.shim import convert, errors, responses, swarm_convert, swarm_routes
-from lattice.shim.event_stream import EventStream
+from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event
 from lattice.shim.protocol import ChatCompletionRequest
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import chat_pb2, resolve_pb2
@@ -103,17 +102,13 @@ async def _sse(stream: Any, first: Any, include_usage: bool) -> AsyncIterator[st
         message: chat_pb2.StreamChatResponse | Any = first
         while message is not grpc.aio.EOF:
             if message.HasField("done"):
-                finish = _event(convert.chunk_to_json(message))
+                finish = data_event(convert.chunk_to_json(message))
                 if include_usage:
-                    finish += _event(convert.usage_chunk_to_json(message))
+                    finish += data_event(convert.usage_chunk_to_json(message))
             elif not message.HasField("queued"):
-                yield _event(convert.chunk_to_json(message))
+                yield data_event(convert.chunk_to_json(message))
             message = await stream.read()
-        yield finish + "data: [DONE]\n\n"
+        yield finish + DONE_EVENT
     except grpc.aio.AioRpcError as error:
         # Headers are gone already: report in-band, as OpenAI does mid-stream.
-        yield finish + _event(errors.from_grpc(error).body)
-
-
-def _event(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+        yield finish + data_event(errors.from_grpc(error).body)

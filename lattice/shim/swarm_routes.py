@@ -9,7 +9,6 @@ event's JSON as `data`. Translation only: the server orchestrates.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from lattice.shim import convert, errors, protocol, swarm_convert
-from lattice.shim.event_stream import EventStream
+from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import swarm_pb2
 from lattice.wire import MODEL_METADATA_KEY
@@ -146,22 +145,22 @@ async def _winner_sse(
             result, outcome.deltas.get(result.winner, []), completion_id=completion_id, created=created
         )
         for chunk in chunks:
-            yield _data(convert.chunk_to_json(chunk))
+            yield data_event(convert.chunk_to_json(chunk))
         if include_usage:
-            yield _data(convert.usage_chunk_to_json(chunks[-1]))
-        yield "data: [DONE]\n\n"
+            yield data_event(convert.usage_chunk_to_json(chunks[-1]))
+        yield DONE_EVENT
     except grpc.aio.AioRpcError as error:
-        yield _data(errors.from_grpc(error).body)
+        yield data_event(errors.from_grpc(error).body)
 
 
 async def _sse(call: Any, first: Any) -> AsyncIterator[str]:
     try:
         async for message in _rest(call, first):
             kind = message.WhichOneof("event")
-            yield f"event: {kind.replace('_', '.')}\n" + _data(_json(getattr(message, kind)))
+            yield f"event: {kind.replace('_', '.')}\n" + data_event(_json(getattr(message, kind)))
     except grpc.aio.AioRpcError as error:
         # Headers are gone already: report in-band.
-        yield "event: error\n" + _data(errors.from_grpc(error).body)
+        yield "event: error\n" + data_event(errors.from_grpc(error).body)
 
 
 async def _first(call: Any) -> Any:
@@ -205,10 +204,6 @@ def _upstream(request: Request) -> Upstream:
 
 def _json(message: Message) -> dict[str, Any]:
     return dict(json_format.MessageToDict(message))
-
-
-def _data(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
 def _invalid(message: str, param: str | None = None) -> JSONResponse:
