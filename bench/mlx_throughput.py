@@ -201,15 +201,15 @@ async def run_single(
 ) -> dict[str, tuple[list[Stream], float]]:
     """`single` requests per server one at a time, the servers taking turns request by request (the same
     prompt for each in its turn); per server, its streams and the sum of their times (its wall time)."""
-    results: dict[str, tuple[list[Stream], float]] = {s.name: ([], 0.0) for s in servers}
+    streams: dict[str, list[Stream]] = {s.name: [] for s in servers}
+    walls = dict.fromkeys(streams, 0.0)
     for i in range(single):
         text = prompt(first_prompt + i)
         for server in servers if (repetition + i) % 2 == 0 else list(reversed(servers)):
             began = time.monotonic()
-            stream = await one_stream(server, 1, repetition, text, max_tokens)
-            done, wall = results[server.name]
-            results[server.name] = ([*done, stream], wall + time.monotonic() - began)
-    return results
+            streams[server.name].append(await one_stream(server, 1, repetition, text, max_tokens))
+            walls[server.name] += time.monotonic() - began
+    return {name: (streams[name], walls[name]) for name in streams}
 
 
 @dataclass
