@@ -215,11 +215,9 @@ class _Connection(asyncio.Protocol):
 
 def _deliver(transport: asyncio.Transport, response: bytes, close: bool) -> None:
     STATS["in_flight"] -= 1
-    if transport.is_closing():
-        return
-    transport.write(response)
+    _write(transport, response)
     if close:
-        transport.close()
+        transport.close()  # a no-op on a transport already closing
 
 
 def _pace(transport: asyncio.Transport, response: bytes, close: bool) -> None:
