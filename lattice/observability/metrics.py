@@ -78,7 +78,7 @@ QUEUE_WAIT_SECONDS = Histogram(
 )
 ADMISSION_REFUSALS = Counter("lattice_admission_refusals", "Requests refused by admission.", ["model", "reason"])
 
-# In-process models, from lattice.server.backends.mlx.residency.
+# In-process models, from lattice.server.backends.residency.
 MODEL_RESIDENT = Gauge("lattice_model_resident", "1 while an in-process model is loaded.", ["model"])
 MODEL_LOADS = Counter("lattice_model_loads", "Times an in-process model was loaded.", ["model"])
 MODEL_LOAD_SECONDS = Histogram(

@@ -6,15 +6,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from lattice.config import Settings, Upstream
+from lattice.config import LOCAL_BACKENDS, Settings, Upstream
 from lattice.observability import tracing
 from lattice.server.activity import Activity
 from lattice.server.admission import Admission, AdmissionLimits
 from lattice.server.auth import AuthInterceptor
 from lattice.server.authenticator import Authenticator
 from lattice.server.backends.base import Backend, GenerationLimits
-from lattice.server.backends.mlx.backend import MlxBackend
-from lattice.server.backends.mlx.residency import Residency
+from lattice.server.backends.engines import LocalModels
 from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.backends.upstream.openai import OpenAIUpstream
 from lattice.server.gateway import Gateway
@@ -103,18 +102,13 @@ def build_gateway(
     registry = ModelRegistry([])
     proxies = {name: _proxy(upstream, settings, registry) for name, upstream in upstreams.items()}
     configured = []
-    residency = Residency(settings.mlx_max_resident)
+    local = LocalModels(settings, worker)
+    caps: dict[str, int] = {}
     for profile in settings.models:
-        if profile.backend == "mlx":
-            backend: Backend = MlxBackend(
-                profile,
-                cache_dir=settings.home / "models",
-                weights=settings.mlx_weights,
-                worker=worker,
-                max_batch=settings.mlx_max_batch,
-                residency=residency,
-                pinned=profile.pinned or profile.id == settings.default_model,
-            )
+        if profile.backend in LOCAL_BACKENDS:
+            profile = local.profile(profile)
+            backend: Backend = local.backend(profile)
+            caps[profile.id] = local.concurrency(profile)
         elif profile.upstream in proxies:
             backend = proxies[profile.upstream]
         else:
@@ -124,14 +118,14 @@ def build_gateway(
     resolver = Resolver(
         registry, default_model=settings.default_model, roles=settings.roles, escalation=settings.escalation
     )
-    backends = [m.backend for m in configured if m.profile.backend == "mlx"] + list(proxies.values())
+    backends = [m.backend for m in configured if m.profile.backend in LOCAL_BACKENDS] + list(proxies.values())
     limits = GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling)
     return Gateway(
         registry,
         resolver,
         limits,
         backends,
-        _admission(settings),
+        _admission(settings, caps),
         personal,
         request_limits=request_limits(settings),
         log_prompts=settings.log_prompts,
@@ -151,11 +145,9 @@ def request_limits(settings: Settings) -> RequestLimits:
     )
 
 
-def _admission(settings: Settings) -> Admission:
-    caps = {
-        p.id: p.max_concurrency or (settings.mlx_max_batch if p.backend == "mlx" else settings.max_concurrent_per_model)
-        for p in settings.models
-    }
+def _admission(settings: Settings, local_caps: dict[str, int]) -> Admission:
+    """`local_caps`: the concurrency of each in-process model (its engine's batch)."""
+    caps = {p.id: p.max_concurrency or settings.max_concurrent_per_model for p in settings.models} | local_caps
     limits = AdmissionLimits(
         max_concurrent_per_model=settings.max_concurrent_per_model,
         max_concurrent_total=settings.max_concurrent_total,

@@ -125,10 +125,19 @@ class ChatRequest:
     """Who is asking (a hash of the API key, or the peer address), for fairness between callers."""
     deadline: float | None = None
     """`time.monotonic()` after which nobody waits for the answer any more."""
+    logprobs: bool = False
+    """Return each generated token's log probability."""
+    top_logprobs: int = 0
+    """With `logprobs`: also the this many most likely tokens at each step (0 to 20)."""
 
     @property
     def has_image(self) -> bool:
         return any(m.has_image for m in self.messages)
+
+    @property
+    def uses_tools(self) -> bool:
+        """Tools the model may call now. Tool *history* alone, or `tool_choice: none`, needs no tool-capable model."""
+        return bool(self.tools) and not (self.tool_choice is not None and self.tool_choice.mode == "none")
 
     @property
     def wants_json(self) -> bool:
@@ -164,11 +173,29 @@ class ToolCallDelta:
 
 
 @dataclass(frozen=True)
+class TopLogprob:
+    token: str
+    logprob: float
+    bytes: bytes = b""
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log probability, and the most likely alternatives when asked for."""
+
+    token: str
+    logprob: float
+    bytes: bytes = b""
+    top: tuple[TopLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
 class Delta:
     """New output since the previous delta."""
 
     text: str = ""
     tool_calls: tuple[ToolCallDelta, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,7 +229,7 @@ def merged(deltas: list[Delta]) -> list[Delta]:
     out: list[Delta] = []
     for delta in deltas:
         if out and not delta.tool_calls and not out[-1].tool_calls:
-            out[-1] = Delta(out[-1].text + delta.text)
+            out[-1] = Delta(out[-1].text + delta.text, logprobs=out[-1].logprobs + delta.logprobs)
         else:
             out.append(delta)
     return out

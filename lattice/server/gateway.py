@@ -18,7 +18,7 @@ from lattice.observability import logs, metrics, tracing
 from lattice.server.activity import Activity, FinishedRequest
 from lattice.server.admission import Admission, AdmissionLimits, QueuedCallback
 from lattice.server.backends.base import Backend, GenerationLimits
-from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Queued, ToolCall
+from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Queued, TokenLogprob, ToolCall
 from lattice.server.limits import UNLIMITED as NO_REQUEST_LIMITS
 from lattice.server.limits import CallerLimits, RequestLimits, StreamDurationExceeded, check_request_size
 from lattice.server.principals import Principal
@@ -49,6 +49,7 @@ class Completion:
     text: str
     tool_calls: tuple[ToolCall, ...]
     finish: Finish
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 QueueListener = Callable[[Queued], None]
@@ -325,12 +326,14 @@ class Gateway:
     async def complete(self, request: ChatRequest, principal: Principal | None = None) -> Completion:
         chat = await self.open_chat(request, principal=principal)
         parts: list[str] = []
+        logprobs: list[TokenLogprob] = []
         tool_calls = ToolCallAssembler()
         async with aclosing(chat):
             async for event in chat:
                 if isinstance(event, Delta):
                     parts.append(event.text)
+                    logprobs.extend(event.logprobs)
                     tool_calls.add(event.tool_calls)
                 else:
-                    return Completion(chat.resolution, "".join(parts), tool_calls.calls(), event)
+                    return Completion(chat.resolution, "".join(parts), tool_calls.calls(), event, tuple(logprobs))
         raise AssertionError("a backend stream always ends with Finish")

@@ -1,7 +1,7 @@
 """Turns a `model` expression and a request's needs into an ordered choice of models, and says why.
 
 Hard constraints (what the expression's capability terms and the request itself
-need: images → vision, tools → tools, JSON → json_mode, a prompt that must fit)
+need: images → vision, tools → tools, JSON → json_mode, logprobs → logprobs, a prompt that must fit)
 are never dropped: when no candidate meets them the caller gets
 `NoModelSatisfies` naming what was missing, not a silently wrong model.
 Preferences (the latency tier) only reorder candidates.
@@ -210,8 +210,10 @@ def _needs(request: ChatRequest | None) -> set[str]:
     needs = set()
     if request.has_image:
         needs.add("vision")
-    if request.tools:
+    if request.uses_tools:
         needs.add("tools")
+    if request.logprobs:
+        needs.add("logprobs")
     if request.wants_json:
         needs.add("json_mode")
     return needs

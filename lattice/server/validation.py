@@ -7,6 +7,7 @@ from lattice.server.chat import ChatRequest, Role
 
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_LENGTH = 256
+MAX_TOP_LOGPROBS = 20
 
 
 def validate_chat_request(request: ChatRequest, *, max_tokens_ceiling: int) -> None:
@@ -36,6 +37,13 @@ def validate_chat_request(request: ChatRequest, *, max_tokens_ceiling: int) -> N
         raise InvalidArgument(
             f"tool_choice names {choice.function_name!r}, which is not among the tools", field="tool_choice"
         )
+    _validate_response_format(request)
+    if not 0 <= request.top_logprobs <= MAX_TOP_LOGPROBS:
+        raise InvalidArgument(
+            f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, got {request.top_logprobs}", field="top_logprobs"
+        )
+    if request.top_logprobs and not request.logprobs:
+        raise InvalidArgument("top_logprobs needs logprobs to be true", field="top_logprobs")
     if not -10 <= request.priority <= 10:
         raise InvalidArgument(f"priority must be between -10 and 10, got {request.priority}", field="priority")
     if len(request.stop) > MAX_STOP_SEQUENCES:
@@ -43,3 +51,20 @@ def validate_chat_request(request: ChatRequest, *, max_tokens_ceiling: int) -> N
     for stop in request.stop:
         if not stop or len(stop) > MAX_STOP_LENGTH:
             raise InvalidArgument(f"each stop sequence must be 1 to {MAX_STOP_LENGTH} characters", field="stop")
+
+
+def _validate_response_format(request: ChatRequest) -> None:
+    """A `json_schema` format needs OpenAI's object (`name`, `schema`, `strict`) with an object as its schema."""
+    response_format = request.response_format
+    if response_format is None or response_format.type != "json_schema":
+        return
+    if not response_format.json_schema:
+        raise InvalidArgument(
+            "response_format of type json_schema needs json_schema", field="response_format.json_schema"
+        )
+    schema = response_format.json_schema.get("schema", {})
+    if not isinstance(schema, dict):
+        raise InvalidArgument(
+            f"response_format.json_schema.schema must be a JSON Schema object, got {type(schema).__name__}",
+            field="response_format.json_schema.schema",
+        )

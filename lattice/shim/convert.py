@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -42,6 +43,8 @@ def chat_request_to_proto(body: protocol.ChatCompletionRequest) -> chat_pb2.Chat
         stop=[body.stop] if isinstance(body.stop, str) else (body.stop or []),
         tools=[_tool_to_proto(t) for t in body.tools],
         user=body.user,
+        logprobs=body.logprobs,
+        top_logprobs=body.top_logprobs or 0,
     )
     max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     if max_tokens is not None:
@@ -123,7 +126,9 @@ def _text(message: common_pb2.Message) -> str:
 
 
 def chat_response_to_json(response: chat_pb2.ChatResponse) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": _text(response.message)}
+    # As OpenAI: a message that only calls tools has `content: null`.
+    text = _text(response.message)
+    message: dict[str, Any] = {"role": "assistant", "content": text or (None if response.message.tool_calls else "")}
     if response.message.tool_calls:
         message["tool_calls"] = [
             {
@@ -142,7 +147,7 @@ def chat_response_to_json(response: chat_pb2.ChatResponse) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": message,
-                "logprobs": None,
+                "logprobs": logprobs_to_json(response.logprobs),
                 "finish_reason": FINISH_REASONS.get(response.finish_reason),
             }
         ],
@@ -179,8 +184,29 @@ def chunk_to_json(chunk: chat_pb2.StreamChatResponse) -> dict[str, Any]:
         "object": "chat.completion.chunk",
         "created": chunk.create_time.seconds,
         "model": chunk.model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [
+            {
+                "index": 0,
+                "delta": delta,
+                "logprobs": logprobs_to_json(chunk.delta.logprobs) if chunk.HasField("delta") else None,
+                "finish_reason": finish_reason,
+            }
+        ],
     }
+
+
+def logprobs_to_json(logprobs: Iterable[chat_pb2.TokenLogprob]) -> dict[str, Any] | None:
+    """OpenAI's `logprobs` of a choice: None unless the request asked for them (and tokens came)."""
+    content = [
+        {
+            "token": t.token,
+            "logprob": t.logprob,
+            "bytes": list(t.bytes),
+            "top_logprobs": [{"token": o.token, "logprob": o.logprob, "bytes": list(o.bytes)} for o in t.top_logprobs],
+        }
+        for t in logprobs
+    ]
+    return {"content": content, "refusal": None} if content else None
 
 
 def usage_chunk_to_json(chunk: chat_pb2.StreamChatResponse) -> dict[str, Any]:

@@ -102,4 +102,6 @@ class ChatCompletionRequest(_Lenient):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     response_format: ResponseFormat | None = None
     user: str = ""
+    logprobs: bool = False
+    top_logprobs: Int32 | None = None
     swarm: SwarmOptions | None = None

@@ -20,12 +20,14 @@ class Capability(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAPABILITY_TOOLS: _ClassVar[Capability]
     CAPABILITY_JSON_MODE: _ClassVar[Capability]
     CAPABILITY_LONG_CONTEXT: _ClassVar[Capability]
+    CAPABILITY_LOGPROBS: _ClassVar[Capability]
 CAPABILITY_UNSPECIFIED: Capability
 CAPABILITY_CHAT: Capability
 CAPABILITY_VISION: Capability
 CAPABILITY_TOOLS: Capability
 CAPABILITY_JSON_MODE: Capability
 CAPABILITY_LONG_CONTEXT: Capability
+CAPABILITY_LOGPROBS: Capability
 
 class Model(_message.Message):
     __slots__ = ("name", "id", "aliases", "backend", "context_window", "capabilities", "roles", "owned_by", "latency_tier", "cost_per_million_tokens", "available")

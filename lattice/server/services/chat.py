@@ -45,6 +45,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                 usage=convert.usage_to_proto(completion.finish.usage),
                 resolution=convert.resolution_to_proto(completion.resolution),
                 create_time=convert.now_timestamp(),
+                logprobs=convert.logprobs_to_proto(completion.logprobs),
             )
         raise AssertionError("grpc_errors aborts")
 
@@ -74,6 +75,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                             role=role,
                             content=event.text,
                             tool_calls=convert.tool_call_deltas_to_proto(event.tool_calls),
+                            logprobs=convert.logprobs_to_proto(event.logprobs),
                         )
                         yield chat_pb2.StreamChatResponse(
                             id=completion_id, model=model, create_time=created, delta=delta

@@ -42,6 +42,7 @@ _CAPABILITIES = {
     "tools": resolve_pb2.CAPABILITY_TOOLS,
     "json_mode": resolve_pb2.CAPABILITY_JSON_MODE,
     "long_context": resolve_pb2.CAPABILITY_LONG_CONTEXT,
+    "logprobs": resolve_pb2.CAPABILITY_LOGPROBS,
 }
 _TIERS = {
     common_pb2.LATENCY_TIER_FAST: chat.LatencyTier.FAST,
@@ -112,6 +113,8 @@ def chat_request_from_proto(
         priority=request.priority or _priority_from_metadata(metadata),
         caller=caller,
         deadline=deadline,
+        logprobs=request.logprobs,
+        top_logprobs=request.top_logprobs,
     )
 
 
@@ -232,6 +235,7 @@ def chat_request_to_proto(request: chat.ChatRequest) -> chat_pb2.ChatRequest:
     message.top_p = request.sampling.top_p
     if request.sampling.seed is not None:
         message.seed = request.sampling.seed
+    message.logprobs, message.top_logprobs = request.logprobs, request.top_logprobs
     for tool in request.tools:
         function = message.tools.add().function
         function.name, function.description, function.strict = tool.name, tool.description, tool.strict
@@ -298,6 +302,18 @@ def tool_call_deltas_to_proto(deltas: tuple[chat.ToolCallDelta, ...]) -> list[ch
             function_arguments=d.arguments,
         )
         for d in deltas
+    ]
+
+
+def logprobs_to_proto(logprobs: tuple[chat.TokenLogprob, ...]) -> list[chat_pb2.TokenLogprob]:
+    return [
+        chat_pb2.TokenLogprob(
+            token=t.token,
+            logprob=t.logprob,
+            bytes=t.bytes,
+            top_logprobs=[chat_pb2.TopLogprob(token=o.token, logprob=o.logprob, bytes=o.bytes) for o in t.top],
+        )
+        for t in logprobs
     ]
 
 

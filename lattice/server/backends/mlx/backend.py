@@ -14,8 +14,8 @@ from lattice.errors import BackendUnavailable, ContextLengthExceeded
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.backends.mlx.batching import BatchEngine, GenerationJob
 from lattice.server.backends.mlx.gguf_convert import default_gguf_path, prepare_mlx_model
-from lattice.server.backends.mlx.residency import Residency
 from lattice.server.backends.mlx.worker import MlxWorker
+from lattice.server.backends.residency import Residency
 from lattice.server.chat import ChatRequest, GenerationEvent, Message
 
 

@@ -12,7 +12,9 @@ from lattice.server.chat import (
     ImagePart,
     Message,
     TextPart,
+    TokenLogprob,
     ToolCallDelta,
+    TopLogprob,
     Usage,
 )
 
@@ -124,11 +126,30 @@ class StreamState:
             )
             for call in delta.get("tool_calls") or ()
         )
-        if not text and not tool_calls:
+        logprobs = _logprobs(choice.get("logprobs"))
+        if not text and not tool_calls and not logprobs:
             return None
         self.completion_tokens_seen += 1
-        return Delta(text, tool_calls)
+        return Delta(text, tool_calls, logprobs)
 
     def final_usage(self, prompt_estimate: int) -> Usage:
         """The upstream's usage, or a count of streamed chunks when it sent none."""
         return self.usage or Usage(prompt_estimate, self.completion_tokens_seen)
+
+
+def _logprobs(value: Any) -> tuple[TokenLogprob, ...]:
+    """OpenAI's `choices[].logprobs.content`, as domain objects."""
+    if not isinstance(value, dict):
+        return ()
+    return tuple(
+        TokenLogprob(
+            token=item.get("token", ""),
+            logprob=float(item.get("logprob", 0.0)),
+            bytes=bytes(item.get("bytes") or b""),
+            top=tuple(
+                TopLogprob(top.get("token", ""), float(top.get("logprob", 0.0)), bytes(top.get("bytes") or b""))
+                for top in item.get("top_logprobs") or ()
+            ),
+        )
+        for item in value.get("content") or ()
+    )

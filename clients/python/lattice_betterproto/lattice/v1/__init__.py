@@ -79,11 +79,13 @@ __all__ = (
     "SwarmLimits",
     "SwarmResult",
     "SwarmServiceStub",
+    "TokenLogprob",
     "Tool",
     "ToolCall",
     "ToolCallDelta",
     "ToolChoice",
     "ToolChoiceMode",
+    "TopLogprob",
     "Usage",
     "UsageGroup",
     "UsageServiceStub",
@@ -100,6 +102,7 @@ __all__ = (
     "WorkUpdate",
 )
 
+import builtins
 import datetime
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -208,6 +211,11 @@ class Capability(betterproto2.Enum):
 
     LONG_CONTEXT = 5
 
+    LOGPROBS = 6
+    """
+    Log probabilities of the generated tokens (`logprobs`).
+    """
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
@@ -217,6 +225,7 @@ class Capability(betterproto2.Enum):
             3: "CAPABILITY_TOOLS",
             4: "CAPABILITY_JSON_MODE",
             5: "CAPABILITY_LONG_CONTEXT",
+            6: "CAPABILITY_LOGPROBS",
         }
 
     @classmethod
@@ -228,6 +237,7 @@ class Capability(betterproto2.Enum):
             "CAPABILITY_TOOLS": 3,
             "CAPABILITY_JSON_MODE": 4,
             "CAPABILITY_LONG_CONTEXT": 5,
+            "CAPABILITY_LOGPROBS": 6,
         }
 
 
@@ -766,6 +776,11 @@ class ChatDelta(betterproto2.Message):
 
     tool_calls: "list[ToolCallDelta]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
 
+    logprobs: "list[TokenLogprob]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The log probabilities of this delta's tokens, when the request asked for `logprobs`.
+    """
+
 
 default_message_pool.register_message("lattice.v1", "ChatDelta", ChatDelta)
 
@@ -855,6 +870,17 @@ class ChatRequest(betterproto2.Message):
     (also `x-lattice-priority` metadata/header).
     """
 
+    logprobs: "bool" = betterproto2.field(15, betterproto2.TYPE_BOOL)
+    """
+    Return each generated token's log probability (needs a model that can:
+    otherwise FAILED_PRECONDITION `NO_MODEL_SATISFIES`).
+    """
+
+    top_logprobs: "int" = betterproto2.field(16, betterproto2.TYPE_INT32)
+    """
+    With `logprobs`: also this many of the most likely tokens at each step, 0 to 20.
+    """
+
 
 default_message_pool.register_message("lattice.v1", "ChatRequest", ChatRequest)
 
@@ -891,6 +917,11 @@ class ChatResponse(betterproto2.Message):
     create_time: "datetime.datetime | None" = betterproto2.field(
         7, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
     )
+
+    logprobs: "list[TokenLogprob]" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Each generated token's log probability, when the request asked for `logprobs`.
+    """
 
 
 default_message_pool.register_message("lattice.v1", "ChatResponse", ChatResponse)
@@ -2142,6 +2173,30 @@ default_message_pool.register_message("lattice.v1", "SwarmResult", SwarmResult)
 
 
 @dataclass(eq=False, repr=False)
+class TokenLogprob(betterproto2.Message):
+    """
+    A generated token's log probability.
+    """
+
+    token: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    logprob: "float" = betterproto2.field(2, betterproto2.TYPE_DOUBLE)
+
+    bytes: "builtins.bytes" = betterproto2.field(3, betterproto2.TYPE_BYTES)
+    """
+    The token's UTF-8 bytes (a token may hold part of a character).
+    """
+
+    top_logprobs: "list[TopLogprob]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The most likely tokens at this step, when `top_logprobs` asked for them.
+    """
+
+
+default_message_pool.register_message("lattice.v1", "TokenLogprob", TokenLogprob)
+
+
+@dataclass(eq=False, repr=False)
 class Tool(betterproto2.Message):
     """
     A tool the model may use.
@@ -2227,6 +2282,25 @@ class ToolChoice(betterproto2.Message):
 
 
 default_message_pool.register_message("lattice.v1", "ToolChoice", ToolChoice)
+
+
+@dataclass(eq=False, repr=False)
+class TopLogprob(betterproto2.Message):
+    """
+    One of the most likely tokens at a step.
+    """
+
+    token: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    logprob: "float" = betterproto2.field(2, betterproto2.TYPE_DOUBLE)
+
+    bytes: "builtins.bytes" = betterproto2.field(3, betterproto2.TYPE_BYTES)
+    """
+    The token's UTF-8 bytes (a token may hold part of a character).
+    """
+
+
+default_message_pool.register_message("lattice.v1", "TopLogprob", TopLogprob)
 
 
 @dataclass(eq=False, repr=False)

@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file lattice/v1/chat.proto.
  */
 export const file_lattice_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChVsYXR0aWNlL3YxL2NoYXQucHJvdG8SCmxhdHRpY2UudjEiegoSRnVuY3Rpb25EZWZpbml0aW9uEhIKBG5hbWUYASABKAlCBOJBAQISEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc3RyaWN0GAQgASgIIkwKBFRvb2wSDAoEdHlwZRgBIAEoCRI2CghmdW5jdGlvbhgCIAEoCzIeLmxhdHRpY2UudjEuRnVuY3Rpb25EZWZpbml0aW9uQgTiQQECIqsBCgpUb29sQ2hvaWNlEisKBG1vZGUYASABKA4yGy5sYXR0aWNlLnYxLlRvb2xDaG9pY2UuTW9kZUgAEhcKDWZ1bmN0aW9uX25hbWUYAiABKAlIACJNCgRNb2RlEhQKEE1PREVfVU5TUEVDSUZJRUQQABINCglNT0RFX05PTkUQARINCglNT0RFX0FVVE8QAhIRCg1NT0RFX1JFUVVJUkVEEANCCAoGY2hvaWNlIsYBCg5SZXNwb25zZUZvcm1hdBItCgR0eXBlGAEgASgOMh8ubGF0dGljZS52MS5SZXNwb25zZUZvcm1hdC5UeXBlEiwKC2pzb25fc2NoZW1hGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJXCgRUeXBlEhQKEFRZUEVfVU5TUEVDSUZJRUQQABINCglUWVBFX1RFWFQQARIUChBUWVBFX0pTT05fT0JKRUNUEAISFAoQVFlQRV9KU09OX1NDSEVNQRADIs8DCgtDaGF0UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzITLmxhdHRpY2UudjEuTWVzc2FnZUIE4kEBAhIXCgptYXhfdG9rZW5zGAMgASgFSACIAQESGAoLdGVtcGVyYXR1cmUYBCABKAJIAYgBARISCgV0b3BfcBgFIAEoAkgCiAEBEgwKBHN0b3AYBiADKAkSEQoEc2VlZBgHIAEoA0gDiAEBEh8KBXRvb2xzGAggAygLMhAubGF0dGljZS52MS5Ub29sEisKC3Rvb2xfY2hvaWNlGAkgASgLMhYubGF0dGljZS52MS5Ub29sQ2hvaWNlEjMKD3Jlc3BvbnNlX2Zvcm1hdBgKIAEoCzIaLmxhdHRpY2UudjEuUmVzcG9uc2VGb3JtYXQSDAoEdXNlchgLIAEoCRItCgxsYXRlbmN5X3RpZXIYDCABKA4yFy5sYXR0aWNlLnYxLkxhdGVuY3lUaWVyEhgKEGFsbG93X2VzY2FsYXRpb24YDSABKAgSEAoIcHJpb3JpdHkYDiABKAVCDQoLX21heF90b2tlbnNCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEIHCgVfc2VlZCKpAgoMQ2hhdFJlc3BvbnNlEhAKAmlkGAEgASgJQgTiQQEDEhMKBW1vZGVsGAIgASgJQgTiQQEDEioKB21lc3NhZ2UYAyABKAsyEy5sYXR0aWNlLnYxLk1lc3NhZ2VCBOJBAQMSNQoNZmluaXNoX3JlYXNvbhgEIAEoDjIYLmxhdHRpY2UudjEuRmluaXNoUmVhc29uQgTiQQEDEiYKBXVzYWdlGAUgASgLMhEubGF0dGljZS52MS5Vc2FnZUIE4kEBAxIwCgpyZXNvbHV0aW9uGAYgASgLMhYubGF0dGljZS52MS5SZXNvbHV0aW9uQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAyJrCg1Ub29sQ2FsbERlbHRhEg0KBWluZGV4GAEgASgFEgoKAmlkGAIgASgJEgwKBHR5cGUYAyABKAkSFQoNZnVuY3Rpb25fbmFtZRgEIAEoCRIaChJmdW5jdGlvbl9hcmd1bWVudHMYBSABKAkiawoJQ2hhdERlbHRhEh4KBHJvbGUYASABKA4yEC5sYXR0aWNlLnYxLlJvbGUSDwoHY29udGVudBgCIAEoCRItCgp0b29sX2NhbGxzGAMgAygLMhkubGF0dGljZS52MS5Ub29sQ2FsbERlbHRhIokBCghDaGF0RG9uZRIvCg1maW5pc2hfcmVhc29uGAEgASgOMhgubGF0dGljZS52MS5GaW5pc2hSZWFzb24SIAoFdXNhZ2UYAiABKAsyES5sYXR0aWNlLnYxLlVzYWdlEioKCnJlc29sdXRpb24YAyABKAsyFi5sYXR0aWNlLnYxLlJlc29sdXRpb24iYQoLUXVldWVTdGF0dXMSDQoFbW9kZWwYASABKAkSEAoIcG9zaXRpb24YAiABKAUSMQoOZXN0aW1hdGVkX3dhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i4gEKElN0cmVhbUNoYXRSZXNwb25zZRIKCgJpZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoFZGVsdGEYBCABKAsyFS5sYXR0aWNlLnYxLkNoYXREZWx0YUgAEiQKBGRvbmUYBSABKAsyFC5sYXR0aWNlLnYxLkNoYXREb25lSAASKQoGcXVldWVkGAYgASgLMhcubGF0dGljZS52MS5RdWV1ZVN0YXR1c0gAQgcKBWV2ZW50MssBCgtDaGF0U2VydmljZRJXCgRDaGF0EhcubGF0dGljZS52MS5DaGF0UmVxdWVzdBoYLmxhdHRpY2UudjEuQ2hhdFJlc3BvbnNlIhyC0+STAhY6ASoiES92MS9jaGF0OmNvbXBsZXRlEmMKClN0cmVhbUNoYXQSFy5sYXR0aWNlLnYxLkNoYXRSZXF1ZXN0Gh4ubGF0dGljZS52MS5TdHJlYW1DaGF0UmVzcG9uc2UiGoLT5JMCFDoBKiIPL3YxL2NoYXQ6c3RyZWFtMAFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_lattice_v1_common]);
+  fileDesc("ChVsYXR0aWNlL3YxL2NoYXQucHJvdG8SCmxhdHRpY2UudjEiegoSRnVuY3Rpb25EZWZpbml0aW9uEhIKBG5hbWUYASABKAlCBOJBAQISEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc3RyaWN0GAQgASgIIkwKBFRvb2wSDAoEdHlwZRgBIAEoCRI2CghmdW5jdGlvbhgCIAEoCzIeLmxhdHRpY2UudjEuRnVuY3Rpb25EZWZpbml0aW9uQgTiQQECIqsBCgpUb29sQ2hvaWNlEisKBG1vZGUYASABKA4yGy5sYXR0aWNlLnYxLlRvb2xDaG9pY2UuTW9kZUgAEhcKDWZ1bmN0aW9uX25hbWUYAiABKAlIACJNCgRNb2RlEhQKEE1PREVfVU5TUEVDSUZJRUQQABINCglNT0RFX05PTkUQARINCglNT0RFX0FVVE8QAhIRCg1NT0RFX1JFUVVJUkVEEANCCAoGY2hvaWNlIsYBCg5SZXNwb25zZUZvcm1hdBItCgR0eXBlGAEgASgOMh8ubGF0dGljZS52MS5SZXNwb25zZUZvcm1hdC5UeXBlEiwKC2pzb25fc2NoZW1hGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJXCgRUeXBlEhQKEFRZUEVfVU5TUEVDSUZJRUQQABINCglUWVBFX1RFWFQQARIUChBUWVBFX0pTT05fT0JKRUNUEAISFAoQVFlQRV9KU09OX1NDSEVNQRADIvcDCgtDaGF0UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzITLmxhdHRpY2UudjEuTWVzc2FnZUIE4kEBAhIXCgptYXhfdG9rZW5zGAMgASgFSACIAQESGAoLdGVtcGVyYXR1cmUYBCABKAJIAYgBARISCgV0b3BfcBgFIAEoAkgCiAEBEgwKBHN0b3AYBiADKAkSEQoEc2VlZBgHIAEoA0gDiAEBEh8KBXRvb2xzGAggAygLMhAubGF0dGljZS52MS5Ub29sEisKC3Rvb2xfY2hvaWNlGAkgASgLMhYubGF0dGljZS52MS5Ub29sQ2hvaWNlEjMKD3Jlc3BvbnNlX2Zvcm1hdBgKIAEoCzIaLmxhdHRpY2UudjEuUmVzcG9uc2VGb3JtYXQSDAoEdXNlchgLIAEoCRItCgxsYXRlbmN5X3RpZXIYDCABKA4yFy5sYXR0aWNlLnYxLkxhdGVuY3lUaWVyEhgKEGFsbG93X2VzY2FsYXRpb24YDSABKAgSEAoIcHJpb3JpdHkYDiABKAUSEAoIbG9ncHJvYnMYDyABKAgSFAoMdG9wX2xvZ3Byb2JzGBAgASgFQg0KC19tYXhfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCBwoFX3NlZWQiOwoKVG9wTG9ncHJvYhINCgV0b2tlbhgBIAEoCRIPCgdsb2dwcm9iGAIgASgBEg0KBWJ5dGVzGAMgASgMImsKDFRva2VuTG9ncHJvYhINCgV0b2tlbhgBIAEoCRIPCgdsb2dwcm9iGAIgASgBEg0KBWJ5dGVzGAMgASgMEiwKDHRvcF9sb2dwcm9icxgEIAMoCzIWLmxhdHRpY2UudjEuVG9wTG9ncHJvYiLbAgoMQ2hhdFJlc3BvbnNlEhAKAmlkGAEgASgJQgTiQQEDEhMKBW1vZGVsGAIgASgJQgTiQQEDEioKB21lc3NhZ2UYAyABKAsyEy5sYXR0aWNlLnYxLk1lc3NhZ2VCBOJBAQMSNQoNZmluaXNoX3JlYXNvbhgEIAEoDjIYLmxhdHRpY2UudjEuRmluaXNoUmVhc29uQgTiQQEDEiYKBXVzYWdlGAUgASgLMhEubGF0dGljZS52MS5Vc2FnZUIE4kEBAxIwCgpyZXNvbHV0aW9uGAYgASgLMhYubGF0dGljZS52MS5SZXNvbHV0aW9uQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIwCghsb2dwcm9icxgIIAMoCzIYLmxhdHRpY2UudjEuVG9rZW5Mb2dwcm9iQgTiQQEDImsKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKAUSCgoCaWQYAiABKAkSDAoEdHlwZRgDIAEoCRIVCg1mdW5jdGlvbl9uYW1lGAQgASgJEhoKEmZ1bmN0aW9uX2FyZ3VtZW50cxgFIAEoCSKXAQoJQ2hhdERlbHRhEh4KBHJvbGUYASABKA4yEC5sYXR0aWNlLnYxLlJvbGUSDwoHY29udGVudBgCIAEoCRItCgp0b29sX2NhbGxzGAMgAygLMhkubGF0dGljZS52MS5Ub29sQ2FsbERlbHRhEioKCGxvZ3Byb2JzGAQgAygLMhgubGF0dGljZS52MS5Ub2tlbkxvZ3Byb2IiiQEKCENoYXREb25lEi8KDWZpbmlzaF9yZWFzb24YASABKA4yGC5sYXR0aWNlLnYxLkZpbmlzaFJlYXNvbhIgCgV1c2FnZRgCIAEoCzIRLmxhdHRpY2UudjEuVXNhZ2USKgoKcmVzb2x1dGlvbhgDIAEoCzIWLmxhdHRpY2UudjEuUmVzb2x1dGlvbiJhCgtRdWV1ZVN0YXR1cxINCgVtb2RlbBgBIAEoCRIQCghwb3NpdGlvbhgCIAEoBRIxCg5lc3RpbWF0ZWRfd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLiAQoSU3RyZWFtQ2hhdFJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgVkZWx0YRgEIAEoCzIVLmxhdHRpY2UudjEuQ2hhdERlbHRhSAASJAoEZG9uZRgFIAEoCzIULmxhdHRpY2UudjEuQ2hhdERvbmVIABIpCgZxdWV1ZWQYBiABKAsyFy5sYXR0aWNlLnYxLlF1ZXVlU3RhdHVzSABCBwoFZXZlbnQyywEKC0NoYXRTZXJ2aWNlElcKBENoYXQSFy5sYXR0aWNlLnYxLkNoYXRSZXF1ZXN0GhgubGF0dGljZS52MS5DaGF0UmVzcG9uc2UiHILT5JMCFjoBKiIRL3YxL2NoYXQ6Y29tcGxldGUSYwoKU3RyZWFtQ2hhdBIXLmxhdHRpY2UudjEuQ2hhdFJlcXVlc3QaHi5sYXR0aWNlLnYxLlN0cmVhbUNoYXRSZXNwb25zZSIagtPkkwIUOgEqIg8vdjEvY2hhdDpzdHJlYW0wAWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_lattice_v1_common]);
 
 /**
  * A function the model may call.
@@ -303,6 +303,21 @@ export type ChatRequest = Message<"lattice.v1.ChatRequest"> & {
    * @generated from field: int32 priority = 14;
    */
   priority: number;
+
+  /**
+   * Return each generated token's log probability (needs a model that can:
+   * otherwise FAILED_PRECONDITION `NO_MODEL_SATISFIES`).
+   *
+   * @generated from field: bool logprobs = 15;
+   */
+  logprobs: boolean;
+
+  /**
+   * With `logprobs`: also this many of the most likely tokens at each step, 0 to 20.
+   *
+   * @generated from field: int32 top_logprobs = 16;
+   */
+  topLogprobs: number;
 };
 
 /**
@@ -311,6 +326,75 @@ export type ChatRequest = Message<"lattice.v1.ChatRequest"> & {
  */
 export const ChatRequestSchema: GenMessage<ChatRequest> = /*@__PURE__*/
   messageDesc(file_lattice_v1_chat, 4);
+
+/**
+ * One of the most likely tokens at a step.
+ *
+ * @generated from message lattice.v1.TopLogprob
+ */
+export type TopLogprob = Message<"lattice.v1.TopLogprob"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: double logprob = 2;
+   */
+  logprob: number;
+
+  /**
+   * The token's UTF-8 bytes (a token may hold part of a character).
+   *
+   * @generated from field: bytes bytes = 3;
+   */
+  bytes: Uint8Array;
+};
+
+/**
+ * Describes the message lattice.v1.TopLogprob.
+ * Use `create(TopLogprobSchema)` to create a new message.
+ */
+export const TopLogprobSchema: GenMessage<TopLogprob> = /*@__PURE__*/
+  messageDesc(file_lattice_v1_chat, 5);
+
+/**
+ * A generated token's log probability.
+ *
+ * @generated from message lattice.v1.TokenLogprob
+ */
+export type TokenLogprob = Message<"lattice.v1.TokenLogprob"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: double logprob = 2;
+   */
+  logprob: number;
+
+  /**
+   * The token's UTF-8 bytes (a token may hold part of a character).
+   *
+   * @generated from field: bytes bytes = 3;
+   */
+  bytes: Uint8Array;
+
+  /**
+   * The most likely tokens at this step, when `top_logprobs` asked for them.
+   *
+   * @generated from field: repeated lattice.v1.TopLogprob top_logprobs = 4;
+   */
+  topLogprobs: TopLogprob[];
+};
+
+/**
+ * Describes the message lattice.v1.TokenLogprob.
+ * Use `create(TokenLogprobSchema)` to create a new message.
+ */
+export const TokenLogprobSchema: GenMessage<TokenLogprob> = /*@__PURE__*/
+  messageDesc(file_lattice_v1_chat, 6);
 
 /**
  * A whole chat answer.
@@ -358,6 +442,13 @@ export type ChatResponse = Message<"lattice.v1.ChatResponse"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 7;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * Each generated token's log probability, when the request asked for `logprobs`.
+   *
+   * @generated from field: repeated lattice.v1.TokenLogprob logprobs = 8;
+   */
+  logprobs: TokenLogprob[];
 };
 
 /**
@@ -365,7 +456,7 @@ export type ChatResponse = Message<"lattice.v1.ChatResponse"> & {
  * Use `create(ChatResponseSchema)` to create a new message.
  */
 export const ChatResponseSchema: GenMessage<ChatResponse> = /*@__PURE__*/
-  messageDesc(file_lattice_v1_chat, 5);
+  messageDesc(file_lattice_v1_chat, 7);
 
 /**
  * A fragment of a tool call, streamed as OpenAI streams them.
@@ -412,7 +503,7 @@ export type ToolCallDelta = Message<"lattice.v1.ToolCallDelta"> & {
  * Use `create(ToolCallDeltaSchema)` to create a new message.
  */
 export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
-  messageDesc(file_lattice_v1_chat, 6);
+  messageDesc(file_lattice_v1_chat, 8);
 
 /**
  * New output since the previous message of the stream.
@@ -436,6 +527,13 @@ export type ChatDelta = Message<"lattice.v1.ChatDelta"> & {
    * @generated from field: repeated lattice.v1.ToolCallDelta tool_calls = 3;
    */
   toolCalls: ToolCallDelta[];
+
+  /**
+   * The log probabilities of this delta's tokens, when the request asked for `logprobs`.
+   *
+   * @generated from field: repeated lattice.v1.TokenLogprob logprobs = 4;
+   */
+  logprobs: TokenLogprob[];
 };
 
 /**
@@ -443,7 +541,7 @@ export type ChatDelta = Message<"lattice.v1.ChatDelta"> & {
  * Use `create(ChatDeltaSchema)` to create a new message.
  */
 export const ChatDeltaSchema: GenMessage<ChatDelta> = /*@__PURE__*/
-  messageDesc(file_lattice_v1_chat, 7);
+  messageDesc(file_lattice_v1_chat, 9);
 
 /**
  * The end of a stream: why it ended and what it cost.
@@ -472,7 +570,7 @@ export type ChatDone = Message<"lattice.v1.ChatDone"> & {
  * Use `create(ChatDoneSchema)` to create a new message.
  */
 export const ChatDoneSchema: GenMessage<ChatDone> = /*@__PURE__*/
-  messageDesc(file_lattice_v1_chat, 8);
+  messageDesc(file_lattice_v1_chat, 10);
 
 /**
  * The request is waiting for a slot on a busy model: sent once, when it joins
@@ -508,7 +606,7 @@ export type QueueStatus = Message<"lattice.v1.QueueStatus"> & {
  * Use `create(QueueStatusSchema)` to create a new message.
  */
 export const QueueStatusSchema: GenMessage<QueueStatus> = /*@__PURE__*/
-  messageDesc(file_lattice_v1_chat, 9);
+  messageDesc(file_lattice_v1_chat, 11);
 
 /**
  * One message of a StreamChat stream.
@@ -568,7 +666,7 @@ export type StreamChatResponse = Message<"lattice.v1.StreamChatResponse"> & {
  * Use `create(StreamChatResponseSchema)` to create a new message.
  */
 export const StreamChatResponseSchema: GenMessage<StreamChatResponse> = /*@__PURE__*/
-  messageDesc(file_lattice_v1_chat, 10);
+  messageDesc(file_lattice_v1_chat, 12);
 
 /**
  * Chat completions, one answer at a time or streamed token by token.

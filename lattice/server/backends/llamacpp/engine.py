@@ -1,0 +1,101 @@
+"""One GGUF model in llama.cpp's own server, inside this process (the `xllamacpp` wheel).
+
+The C++ server batches the sequences it runs (continuous batching over `parallel`
+slots); it is thread-safe, and each call blocks its thread until the answer is
+done, streaming chunks to a callback on that thread. So every request gets a
+thread from the engine's pool, and its chunks reach the event loop through a
+`StreamBridge`; the callback returns True once the caller has left, which stops
+generation at the next token (or the next prompt batch: requests ask for
+progress chunks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from lattice.errors import BackendFailed, ContextLengthExceeded, InvalidArgument, LatticeError
+from lattice.server.backends.bridge import JobStream, StreamBridge
+
+Chunk = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    threads: int
+    """CPU threads for prompt and decode."""
+    parallel: int
+    """Sequences decoded together: the model's concurrency."""
+    context_tokens: int
+    """Tokens of KV cache, shared by the sequences that run at once (each may use up to all of it)."""
+    batch_tokens: int
+    """Prompt tokens processed per step: how long one long prompt holds the others' next token back."""
+
+
+class LlamaCppEngine:
+    def __init__(self, server: Any, options: EngineOptions) -> None:
+        self._server = server
+        self._threads = ThreadPoolExecutor(max_workers=options.parallel, thread_name_prefix="lattice-llamacpp")
+
+    @classmethod
+    def load(cls, gguf: pathlib.Path, options: EngineOptions) -> LlamaCppEngine:
+        """Blocks while the weights load (well under a second for the default model)."""
+        import xllamacpp  # imported here: the MLX-only install must not need it
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(gguf)
+        params.n_parallel = options.parallel
+        params.n_ctx = options.context_tokens
+        params.kv_unified = True
+        params.n_batch = params.n_ubatch = options.batch_tokens
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = options.threads
+        params.warmup = False
+        params.verbosity = -1  # llama.cpp's own per-request lines; the gateway logs each request itself
+        return cls(xllamacpp.Server(params), options)
+
+    def stream(self, body: dict[str, Any]) -> JobStream[Chunk]:
+        """Starts a streamed chat completion; iterate for its chunks, `aclose()` to stop it."""
+        bridge: StreamBridge[Chunk] = StreamBridge(asyncio.get_running_loop())
+
+        def on_chunk(chunk: Chunk) -> bool:
+            bridge.post_item(chunk)
+            return bridge.cancelled
+
+        def run() -> None:
+            if bridge.cancelled:
+                return
+            try:
+                result = self._server.handle_chat_completions(body, on_chunk)
+            except ValueError as error:  # the engine's own check of the body's shape
+                bridge.post_error(InvalidArgument(str(error), field="messages"))
+            except BaseException as error:
+                bridge.post_error(BackendFailed(f"llama.cpp failed: {type(error).__name__}: {error}"))
+            else:
+                if isinstance(result, dict) and "error" in result:
+                    bridge.post_error(engine_error(result["error"]))
+                else:
+                    bridge.post_done()
+
+        self._threads.submit(run)
+        return JobStream(bridge)
+
+    def close(self) -> None:
+        """Waits for running requests (callers close theirs first), then frees the model."""
+        self._threads.shutdown(wait=True)
+        self._server = None
+
+
+def engine_error(error: Any) -> LatticeError:
+    """llama.cpp's OpenAI-style error object as a Lattice error."""
+    if not isinstance(error, dict):
+        return BackendFailed(f"llama.cpp failed: {error}")
+    message = str(error.get("message", "llama.cpp refused the request"))
+    if error.get("type") == "exceed_context_size_error":
+        return ContextLengthExceeded(message, field="messages")
+    if error.get("code") == 400 or error.get("type") == "invalid_request_error":
+        field = message.split("'")[1] if message.startswith("Field '") else "messages"
+        return InvalidArgument(message, field=field)
+    return BackendFailed(f"llama.cpp failed: {message}")
