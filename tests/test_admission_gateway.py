@@ -23,8 +23,12 @@ MAX_ATTEMPTS = 20
 
 @pytest.fixture(scope="module")
 def small_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    """The default model limited to one generation at a time, with room for one waiting request."""
-    process = start_gateway(tmp_path_factory.mktemp("small-queue"), LATTICE_QUEUE_SIZE="1", LATTICE_MLX_MAX_BATCH="1")
+    """The default model limited to one generation at a time, with room for one waiting request. On MLX:
+    these tests hold the one slot with an answer of a few dozen tokens, which llama.cpp would finish
+    before the next request arrives."""
+    process = start_gateway(
+        tmp_path_factory.mktemp("small-queue"), LATTICE_QUEUE_SIZE="1", LATTICE_MLX_MAX_BATCH="1", LATTICE_ENGINE="mlx"
+    )
     yield process
     process.stop()
 

@@ -29,7 +29,7 @@ def test_version() -> None:
 def test_models_lists_the_running_gateways_models(gateway: GatewayProcess) -> None:
     done = lattice("models", LATTICE_GRPC_PORT=str(gateway.grpc_port))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("smollm2-135m-instruct\tmlx\tcontext=8192")
+    assert done.stdout.startswith("smollm2-135m-instruct\tllamacpp\tcontext=8192")
     assert "\tstate=resident\trunning=0/8\tqueued=0" in done.stdout  # the pinned default model, idle
 
 
@@ -68,7 +68,7 @@ def test_resolve_explains_a_choice(gateway: GatewayProcess) -> None:
     done = lattice("resolve", "gpt-17,role:fast", LATTICE_GRPC_PORT=str(gateway.grpc_port))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == "smollm2-135m-instruct\tmlx"
+    assert lines[0] == "smollm2-135m-instruct\tllamacpp"
     assert lines[1] == "  smollm2-135m-instruct\tchosen\tmatches 'role:fast'"
 
 

@@ -15,7 +15,7 @@ from tests.gateway_process import REPO, GatewayProcess, lattice_env
 pytestmark = pytest.mark.slow
 
 MODEL = "smollm2-135m-instruct"
-QUESTION = "What is the capital of France?"
+QUESTION = "What is the capital of France? Answer in one word."
 TYPESCRIPT = REPO / "clients" / "typescript"
 GO_RUN = REPO / "clients" / "go" / "run.sh"
 

@@ -24,7 +24,7 @@ from tests.personal_runtime_fixtures import create_key
 pytestmark = pytest.mark.slow
 
 MODEL = "smollm2-135m-instruct"
-QUESTION = "What is the capital of France?"
+QUESTION = "What is the capital of France? Answer in one word."
 
 
 def user_json(text: str) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def test_resolve_as_rest(envoy: EnvoyProcess) -> None:
     resolution = response.json()["resolution"]
     assert resolution["expression"] == "smollm2"
     assert resolution["model"] == MODEL
-    assert resolution["backend"] == "mlx"
+    assert resolution["backend"] == "llamacpp"
     assert {"model": MODEL, "verdict": "CANDIDATE_VERDICT_CHOSEN"}.items() <= resolution["candidates"][0].items()
 
 

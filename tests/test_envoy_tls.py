@@ -28,7 +28,9 @@ async def test_the_python_sdk_streams_a_chat_over_tls(tls_envoy: EnvoyProcess, c
         chunks = [
             chunk
             async for chunk in compute.chat_stream(
-                messages=[{"role": "user", "content": "What is the capital of France?"}], max_tokens=8, temperature=0
+                messages=[{"role": "user", "content": "What is the capital of France? Answer in one word."}],
+                max_tokens=8,
+                temperature=0,
             )
         ]
     assert "".join(c.content for c in chunks)

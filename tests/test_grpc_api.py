@@ -19,7 +19,7 @@ def user(text: str) -> common_pb2.Message:
 
 
 def paris_request(**fields: object) -> chat_pb2.ChatRequest:
-    return chat_pb2.ChatRequest(messages=[user("What is the capital of France?")], **fields)  # type: ignore[arg-type]
+    return chat_pb2.ChatRequest(messages=[user("What is the capital of France? Answer in one word.")], **fields)  # type: ignore[arg-type]
 
 
 async def test_health_is_serving(channel: grpc.aio.Channel) -> None:
@@ -40,7 +40,7 @@ async def test_chat_answers_and_explains_its_choice(channel: grpc.aio.Channel) -
     assert "Paris" in reply.message.content[0].text
     assert reply.finish_reason == common_pb2.FINISH_REASON_STOP
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
-    assert reply.resolution.model == MODEL and reply.resolution.backend == "mlx"
+    assert reply.resolution.model == MODEL and reply.resolution.backend == "llamacpp"
     assert [c.verdict for c in reply.resolution.candidates] == [common_pb2.CANDIDATE_VERDICT_CHOSEN]
 
 
@@ -147,7 +147,14 @@ async def test_resolve_explains_without_running(channel: grpc.aio.Channel) -> No
         ),
         (
             chat_pb2.ChatRequest(
-                messages=[user("hi")], tools=[chat_pb2.Tool(function=chat_pb2.FunctionDefinition(name="f"))]
+                messages=[
+                    common_pb2.Message(
+                        role=common_pb2.ROLE_USER,
+                        content=[
+                            common_pb2.ContentPart(image_url=common_pb2.ImageUrl(url="data:image/png;base64,AA=="))
+                        ],
+                    )
+                ]
             ),
             grpc.StatusCode.FAILED_PRECONDITION,
             "NO_MODEL_SATISFIES",

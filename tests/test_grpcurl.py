@@ -36,7 +36,9 @@ def test_describe_shows_the_contract(gateway: GatewayProcess) -> None:
 
 def test_streaming_call(gateway: GatewayProcess) -> None:
     request = {
-        "messages": [{"role": "ROLE_USER", "content": [{"text": "What is the capital of France?"}]}],
+        "messages": [
+            {"role": "ROLE_USER", "content": [{"text": "What is the capital of France? Answer in one word."}]}
+        ],
         "temperature": 0,
         "maxTokens": 24,
     }

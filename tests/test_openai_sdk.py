@@ -10,7 +10,9 @@ from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.slow
 
-PARIS: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the capital of France?"}]
+PARIS: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "What is the capital of France? Answer in one word."}
+]
 MODEL = "smollm2-135m-instruct"
 
 

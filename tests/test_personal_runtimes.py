@@ -373,10 +373,10 @@ def test_usage_is_metered_per_account_exactly(
     usage = rest(gateway, "GET", "/v1/usage?groupBy=model,backend", metered).json()
     groups = {g["model"]: g for g in usage["groups"]}
     assert set(groups) == {"smollm2-135m-instruct", f"lattice:personal:{daemon.lattice_id}", "no-such-model"}
-    mlx = groups["smollm2-135m-instruct"]
-    assert (mlx["backend"], int(mlx["requests"])) == ("mlx", 2)
-    assert int(mlx["promptTokens"]) == sum(u["prompt_tokens"] for u in local)
-    assert int(mlx["completionTokens"]) == sum(u["completion_tokens"] for u in local)
+    own = groups["smollm2-135m-instruct"]
+    assert (own["backend"], int(own["requests"])) == ("llamacpp", 2)
+    assert int(own["promptTokens"]) == sum(u["prompt_tokens"] for u in local)
+    assert int(own["completionTokens"]) == sum(u["completion_tokens"] for u in local)
     relay = groups[f"lattice:personal:{daemon.lattice_id}"]
     assert relay["backend"] == "relay" and int(relay["totalTokens"]) == personal["total_tokens"]
     assert int(groups["no-such-model"]["failedRequests"]) == 1

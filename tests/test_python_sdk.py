@@ -220,12 +220,12 @@ async def test_any_model_expression(compute: ComputeClient) -> None:
     assert (resolution.expression, resolution.model, resolution.backend) == (
         "role:coder,role:fast",
         "smollm2-135m-instruct",
-        "mlx",
+        "llamacpp",
     )
     assert (resolution.candidates[0].model, resolution.candidates[0].verdict) == ("smollm2-135m-instruct", "chosen")
     assert "smollm2-135m-instruct" in [m.id for m in await compute.list_models()]
 
-    question: list[MessageParam] = [{"role": "user", "content": "What is the capital of France?"}]
+    question: list[MessageParam] = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
     completion = await compute.chat_complete("role:fast", messages=question, max_tokens=8, temperature=0)
     assert completion.model == "smollm2-135m-instruct" and completion.text
     assert completion.resolution is not None and completion.resolution.expression == "role:fast"
@@ -236,7 +236,10 @@ async def test_any_model_expression(compute: ComputeClient) -> None:
     assert text == completion.text  # greedy: the same answer, streamed
 
     # The assistant's message goes back into the conversation as it is.
-    follow_up = [ChatMessage("user", "What is the capital of France?"), completion.choices[0].message]
+    follow_up = [
+        ChatMessage("user", "What is the capital of France? Answer in one word."),
+        completion.choices[0].message,
+    ]
     follow_up.append(ChatMessage("user", "And of Italy?"))
     assert (await compute.chat_complete("smollm2", messages=follow_up, max_tokens=4, temperature=0)).text
 

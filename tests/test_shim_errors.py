@@ -82,10 +82,11 @@ def test_context_length_exceeded(gateway: GatewayProcess) -> None:
     assert "8192" in error["message"]
 
 
-def test_tools_on_a_model_without_tools_is_400(gateway: GatewayProcess) -> None:
-    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
-    error = assert_envelope(post(gateway, {"messages": HI, "tools": [tool]}), 400, "no_model_satisfies")
-    assert "tools" in error["message"]
+def test_an_image_for_a_model_without_vision_is_400(gateway: GatewayProcess) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    messages = [{"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}]
+    error = assert_envelope(post(gateway, {"messages": messages}), 400, "no_model_satisfies")
+    assert "vision" in error["message"]
 
 
 def test_body_too_large_is_413(gateway: GatewayProcess) -> None:

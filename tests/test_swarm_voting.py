@@ -18,13 +18,14 @@ from lattice.server.swarm import (
     FanoutSpec,
     Opened,
     Strategy,
+    Swarm,
     SwarmResult,
     Verdict,
     VerdictMethod,
     VoteSpec,
 )
 from lattice.server.swarm.judge import Unreadable, read_verdict
-from tests.swarm_fakes import QUESTION, Behaviour, Fakes, answers, base, collect, fails, of_type
+from tests.swarm_fakes import LIMITS, QUESTION, Behaviour, Fakes, answers, base, collect, fails, of_type
 
 # --- first-success: the losers are cancelled at once and see it ---
 
@@ -105,6 +106,22 @@ async def test_the_judge_sees_labelled_candidates_and_its_json_picks_the_winner(
     assert judge_started and judge_started[0].prompt == prompt
     result = events[-1]
     assert isinstance(result, SwarmResult) and result.text.strip() == "Paris"
+
+
+@pytest.mark.parametrize("can_constrain", [True, False])
+async def test_the_judge_is_held_to_the_verdict_schema_where_its_model_can_be(can_constrain: bool) -> None:
+    judge = answers('{"winner": "A", "scores": {"A": 8, "B": 2}, "reasoning": "A"}')
+    fakes = Fakes({"a": answers("Paris"), "b": answers("Lyon"), "j": judge})
+    swarm = Swarm(fakes.run, LIMITS, max_tokens_ceiling=100, judge_max_tokens=64, constrains=lambda _: can_constrain)
+    await collect(swarm.vote(VoteSpec(base(), (Agent(model="a"), Agent(model="b")), judge="j")))
+    [asked] = fakes.asked("j")
+    if not can_constrain:
+        assert asked.response_format is None
+        return
+    assert asked.response_format is not None and asked.response_format.json_schema is not None
+    schema = asked.response_format.json_schema["schema"]
+    assert schema["properties"]["winner"] == {"enum": ["A", "B"]}
+    assert schema["required"] == ["winner", "scores", "reasoning"]
 
 
 @pytest.mark.parametrize(

@@ -161,7 +161,7 @@ def test_a_shim_request_is_one_trace_from_the_shim_to_the_backend(
     for step in ("lattice.resolve", "lattice.admit", "lattice.backend"):
         assert parent_of(one(spans, step), spans) is server, step
     backend = one(spans, "lattice.backend")
-    assert (backend["attributes"]["lattice.model"], backend["attributes"]["lattice.backend"]) == (MODEL, "mlx")
+    assert (backend["attributes"]["lattice.model"], backend["attributes"]["lattice.backend"]) == (MODEL, "llamacpp")
     assert backend["attributes"]["lattice.completion_tokens"] > 0
     assert all(s["resource"]["attributes"]["service.name"] == "lattice" for s in spans)
     assert "Hi" not in json.dumps([s["attributes"] for s in spans])  # no prompt in the spans

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs the Go example against a running gateway:
-#   clients/go/run.sh [-target 127.0.0.1:50051] ["What is the capital of France?"]
+#   clients/go/run.sh [-target 127.0.0.1:50051] ["What is the capital of France? Answer in one word."]
 # GOPATH mode with Debian's Go libraries (scripts/install-client-toolchains.sh):
 # build/gopath/src/lattice.dev/clients links to clients/, so the generated package
 # imports as lattice.dev/clients/go/lattice/v1. `run.sh build` only builds (the

@@ -53,5 +53,5 @@ if __name__ == "__main__":
     parser.add_argument("--personal-runtime", default="", help="a personal runtime's lat_… id, to run on it too")
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
-    question = " ".join(args.question) or "What is the capital of France?"
+    question = " ".join(args.question) or "What is the capital of France? Answer in one word."
     main(args.base_url, args.api_key, args.model, args.personal_runtime, question, args.max_tokens)

@@ -1,7 +1,7 @@
 // Command example streams a chat from a running Lattice gateway and asks it
 // which model a request would run on, with the stubs `make gen` generates.
 //
-//	clients/go/run.sh -target 127.0.0.1:50051 "What is the capital of France?"
+//	clients/go/run.sh -target 127.0.0.1:50051 "What is the capital of France? Answer in one word."
 package main
 
 import (
@@ -26,7 +26,7 @@ func main() {
 	flag.Parse()
 	prompt := strings.Join(flag.Args(), " ")
 	if prompt == "" {
-		prompt = "What is the capital of France?"
+		prompt = "What is the capital of France? Answer in one word."
 	}
 	if err := run(*target, *model, float32(*temperature), prompt); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

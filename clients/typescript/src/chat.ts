@@ -33,7 +33,7 @@ export function parseArgs(argv: string[], defaultAddress: string): Options {
     else if (arg === "--temperature") options.temperature = Number(value());
     else words.push(arg);
   }
-  options.prompt = words.join(" ") || "What is the capital of France?";
+  options.prompt = words.join(" ") || "What is the capital of France? Answer in one word.";
   return options;
 }
 

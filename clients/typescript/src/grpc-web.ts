@@ -1,6 +1,6 @@
 // Streams a chat over grpc-web (HTTP/1.1) through Envoy, as a browser would.
 //   make envoy   # in another shell
-//   npm run build && node dist/grpc-web.js --address http://127.0.0.1:8080 "What is the capital of France?"
+//   npm run build && node dist/grpc-web.js --address http://127.0.0.1:8080 "What is the capital of France? Answer in one word."
 import { createGrpcWebTransport } from "@connectrpc/connect-node";
 import { apiKeyInterceptors, parseArgs, streamChat } from "./chat.js";
 

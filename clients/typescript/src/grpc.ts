@@ -1,5 +1,5 @@
 // Streams a chat straight from the gateway over gRPC (HTTP/2).
-//   npm run build && node dist/grpc.js --address 127.0.0.1:50051 "What is the capital of France?"
+//   npm run build && node dist/grpc.js --address 127.0.0.1:50051 "What is the capital of France? Answer in one word."
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { apiKeyInterceptors, parseArgs, streamChat } from "./chat.js";
 

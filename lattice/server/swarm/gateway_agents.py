@@ -8,7 +8,7 @@ from contextlib import aclosing, suppress
 from dataclasses import dataclass
 
 from lattice.config import Settings
-from lattice.errors import NoModelSatisfies
+from lattice.errors import LatticeError, NoModelSatisfies
 from lattice.server.chat import ChatRequest
 from lattice.server.gateway import Gateway
 from lattice.server.principals import Principal
@@ -45,6 +45,7 @@ def gateway_swarm(gateway: Gateway, config: SwarmConfig, principal: Principal | 
         max_tokens_ceiling=config.max_tokens_ceiling,
         judge_max_tokens=config.judge_max_tokens,
         check=agents.check,
+        constrains=agents.constrains,
     )
 
 
@@ -64,6 +65,16 @@ class GatewayAgents:
             return
         with suppress(NoModelSatisfies):
             self._gateway.resolve(request.model, request)
+
+    def constrains(self, request: ChatRequest) -> bool:
+        """Whether a model `request.model` names can serve `request` with its JSON `response_format`."""
+        if request.model.startswith(PERSONAL_PREFIX):
+            return False  # what a daemon's provider can do is not known here
+        try:
+            self._gateway.resolve(request.model, request)
+        except LatticeError:
+            return False
+        return True
 
     async def run(self, request: ChatRequest) -> AsyncGenerator[AgentEvent, None]:
         chat = await self._gateway.open_chat(request, principal=self._principal)

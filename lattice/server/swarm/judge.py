@@ -10,7 +10,7 @@ import string
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from lattice.server.chat import Message
+from lattice.server.chat import Message, ResponseFormat
 
 JUDGE_SYSTEM_PROMPT = (
     "You are an impartial judge. You compare candidate answers and reply with a single JSON object, nothing else."
@@ -73,6 +73,26 @@ def judge_prompt(conversation: Sequence[Message], candidates: Sequence[Candidate
         f'{{"winner": "<one of {", ".join(labels)}>", "scores": {{{example_scores}}}, "reasoning": "<one sentence>"}}',
     ]
     return "\n".join(parts)
+
+
+def verdict_format(labels: Sequence[str]) -> ResponseFormat:
+    """The verdict `judge_prompt` asks for, as a JSON schema: a model that decodes under it always
+    names one of `labels`."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "winner": {"enum": list(labels)},
+            "scores": {
+                "type": "object",
+                "properties": {name: {"type": "number"} for name in labels},
+                "additionalProperties": False,
+            },
+            "reasoning": {"type": "string"},
+        },
+        "required": ["winner", "scores", "reasoning"],
+        "additionalProperties": False,
+    }
+    return ResponseFormat("json_schema", {"name": "verdict", "schema": schema, "strict": True})
 
 
 def render_conversation(conversation: Sequence[Message]) -> str:

@@ -8,7 +8,7 @@ runner they are given; in the gateway that is `GatewayAgents.run`, an ordinary a
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 
@@ -34,6 +34,7 @@ from lattice.server.swarm.judge import (
     label,
     read_verdict,
     render_conversation,
+    verdict_format,
 )
 from lattice.server.swarm.limits import SwarmLimits, check_agents, check_rounds, check_tokens, tightened
 from lattice.server.swarm.spec import Agent, Conclusion, DebateSpec, FanoutSpec, PipelineSpec, Strategy, VoteSpec
@@ -53,14 +54,18 @@ class Swarm:
         max_tokens_ceiling: int,
         judge_max_tokens: int,
         check: RequestCheck | None = None,
+        constrains: Callable[[ChatRequest], bool] | None = None,
     ) -> None:
-        """`run` runs one agent's chat; `check` refuses, up front, a chat that could never run.
-        `max_tokens_ceiling` is what an unset `max_tokens` may reach, for the token budget."""
+        """`run` runs one agent's chat; `check` refuses, up front, a chat that could never run;
+        `constrains` says whether a model can serve a request's JSON schema (the judge's verdict is
+        then constrained to it, so it always parses). `max_tokens_ceiling` is what an unset `max_tokens`
+        may reach, for the token budget."""
         self._run = run
         self._limits = limits
         self._ceiling = max_tokens_ceiling
         self._judge_max_tokens = judge_max_tokens
         self._check = check
+        self._constrains = constrains
 
     async def fanout(self, spec: FanoutSpec) -> AsyncGenerator[SwarmEvent, None]:
         """Every agent on the same messages; all answers, no winner."""
@@ -270,7 +275,11 @@ class Swarm:
             yield _verdict_for(candidates, candidates[0].agent, VerdictMethod.SOLE_CANDIDATE)
             return
         prompt = judge_prompt(conversation, candidates, criteria)
-        call = Call(JUDGE, replace(judge, messages=(_system(JUDGE_SYSTEM_PROMPT), _user(prompt))), prompt=prompt)
+        judge = replace(judge, messages=(_system(JUDGE_SYSTEM_PROMPT), _user(prompt)))
+        constrained = replace(judge, response_format=verdict_format([c.label for c in candidates]))
+        if self._constrains is not None and self._constrains(constrained):
+            judge = constrained
+        call = Call(JUDGE, judge, prompt=prompt)
         outcome: list[AgentFinished] = []
         async with aclosing(self._run_single(call, limits, usage, outcome)) as events:
             async for event in events:

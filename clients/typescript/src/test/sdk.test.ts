@@ -271,7 +271,7 @@ describe("any model expression", { skip }, () => {
 
   test("chatComplete and chatStream on the gateway's own model", async () => {
     const compute = client(apiKey("SDK_TEST_KEY"));
-    const request = { model: "default", messages: [{ role: "user" as const, content: "What is the capital of France?" }], temperature: 0, maxTokens: 12 };
+    const request = { model: "default", messages: [{ role: "user" as const, content: "What is the capital of France? Answer in one word." }], temperature: 0, maxTokens: 12 };
     const completion = await compute.chatComplete(request);
     assert.equal(completion.model, model);
     assert.match(completion.choices[0]?.message.content ?? "", /Paris/);
