@@ -60,7 +60,9 @@ async def list_models(request: Request) -> dict[str, Any]:
             "model": responses.ChatCompletion,
             "description": "The answer; with `stream: true`, server-sent events.",
             "content": {
-                "text/event-stream": {"schema": {"type": "string", "description": responses.STREAM_DESCRIPTION}}
+                "text/event-stream": {
+                    "schema": {**responses.CHAT_EVENT_SCHEMA, "description": responses.STREAM_DESCRIPTION}
+                }
             },
         }
     },
