@@ -14,11 +14,20 @@ from pydantic import BaseModel, Field
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
+class ModelLimits(BaseModel):
+    context_window: int = Field(description="Tokens of prompt and answer together.")
+    default_max_tokens: int = Field(
+        description="The most tokens an answer runs to when the request sets no `max_tokens`; "
+        "reaching it ends with finish reason `length`."
+    )
+
+
 class Model(BaseModel):
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str
+    lattice: ModelLimits = Field(description="Lattice's additions: the model's limits.")
 
 
 class ModelList(BaseModel):
