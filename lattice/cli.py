@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
@@ -17,6 +18,8 @@ from lattice.config import Settings, UnsafeBindError
 from lattice.observability.logs import configure_logging
 from lattice.v1 import common_pb2, operations_pb2, operations_pb2_grpc, resolve_pb2, resolve_pb2_grpc
 
+API_KEY_ENV = "LATTICE_API_KEY"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lattice", description="The Lattice inference gateway.")
@@ -24,8 +27,20 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server and the REST shim")
     serve.add_argument("--no-shim", action="store_true", help="run the gRPC server only")
-    commands.add_parser("models", help="list the models of a running gateway, with their state and queues")
-    resolve = commands.add_parser("resolve", help="explain which model an expression picks, without running it")
+    # Commands that call the running gateway (on LATTICE_GRPC_HOST:LATTICE_GRPC_PORT) take its key.
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV),
+        help=f"the key sent as x-api-key: the gateway's {API_KEY_ENV}, or a developer key (sk_…); "
+        f"default ${API_KEY_ENV}",
+    )
+    commands.add_parser(
+        "models", parents=[client], help="list the models of a running gateway, with their state and queues"
+    )
+    resolve = commands.add_parser(
+        "resolve", parents=[client], help="explain which model an expression picks, without running it"
+    )
     resolve.add_argument("expression", help='e.g. "role:coder", "a,b,role:fast", "*coder*", "vision"')
     keys_cli.add_parser(commands)
     usage_cli.add_parser(commands)
@@ -44,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         return keys_cli.run(settings, args)
     if args.command == "usage":
         return usage_cli.run(settings, args)
+    key = args.api_key or (settings.api_key.get_secret_value() if settings.api_key else "")
     if args.command == "resolve":
-        return asyncio.run(_client_command(settings, lambda channel, md: _resolve(channel, md, args.expression)))
-    return asyncio.run(_client_command(settings, _models))
+        return asyncio.run(_client_command(settings, key, lambda channel, md: _resolve(channel, md, args.expression)))
+    return asyncio.run(_client_command(settings, key, _models))
 
 
 def _serve(settings: Settings, *, with_shim: bool) -> int:
@@ -64,9 +80,10 @@ Metadata = tuple[tuple[str, str], ...]
 Command: TypeAlias = Callable[[grpc.aio.Channel, Metadata], Awaitable[int]]
 
 
-async def _client_command(settings: Settings, command: Command) -> int:
-    """Runs `command` against the gateway the settings point at; a gRPC error is one line on stderr."""
-    metadata = (("x-api-key", settings.api_key.get_secret_value()),) if settings.api_key else ()
+async def _client_command(settings: Settings, api_key: str, command: Command) -> int:
+    """Runs `command` against the gateway the settings point at, with `api_key` (if any); a gRPC error is
+    one line on stderr."""
+    metadata = (("x-api-key", api_key),) if api_key else ()
     async with grpc.aio.insecure_channel(settings.grpc_target) as channel:
         try:
             return await command(channel, metadata)

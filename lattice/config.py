@@ -21,6 +21,8 @@ from pydantic_settings import (
 
 CONFIG_FILE_ENV = "LATTICE_CONFIG"
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
+SMALL_MODEL_DEFAULT_MAX_TOKENS = 256
+"""The default generation cap of small models (the default one included): a few seconds of tokens on a CPU."""
 
 Capability = Literal["chat", "vision", "tools", "json_mode", "long_context", "logprobs"]
 WeightFormat = Literal["float32", "float16", "quantized"]
@@ -42,6 +44,12 @@ class ModelTraits(BaseModel):
     latency_tier: LatencyTier = Field(default="standard", description="How quickly it answers.")
     cost_per_million_tokens: float = Field(
         default=0.0, ge=0, description="Relative price, for ranking; 0 for local models."
+    )
+    default_max_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Tokens an answer may run to when the request sets no `max_tokens` (it then ends with "
+        "finish reason `length`); unset means `max_tokens_ceiling`. Shown in `/v1/models` (`lattice`).",
     )
 
 
@@ -128,6 +136,8 @@ def _default_models() -> tuple[ModelProfile, ...]:
             context_window=8192,
             roles=("fast", "chat"),
             latency_tier="fast",
+            # A 135M model rambles at temperature 1: an unbounded answer would run to the ceiling (minutes).
+            default_max_tokens=SMALL_MODEL_DEFAULT_MAX_TOKENS,
             owned_by="HuggingFaceTB",
         ),
     )

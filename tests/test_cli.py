@@ -10,6 +10,7 @@ import pytest
 
 from lattice import __version__
 from lattice.blas import blas_library
+from tests.conftest import API_KEY
 from tests.gateway_process import GatewayProcess, lattice_env
 
 
@@ -31,6 +32,30 @@ def test_models_lists_the_running_gateways_models(gateway: GatewayProcess) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("smollm2-135m-instruct\tllamacpp\tcontext=8192")
     assert "\tstate=resident\trunning=0/8\tqueued=0" in done.stdout  # the pinned default model, idle
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [("models",), ("resolve", "smollm2")])
+def test_gateway_commands_take_the_key_from_the_flag_or_the_environment(
+    keyed_gateway: GatewayProcess, command: tuple[str, ...]
+) -> None:
+    port = str(keyed_gateway.grpc_port)
+    refused = lattice(*command, LATTICE_GRPC_PORT=port)
+    assert refused.returncode == 1
+    assert "UNAUTHENTICATED" in refused.stderr
+    flagged = lattice(*command, "--api-key", API_KEY, LATTICE_GRPC_PORT=port)
+    assert flagged.returncode == 0, flagged.stderr
+    assert "smollm2-135m-instruct" in flagged.stdout
+    from_env = lattice(*command, LATTICE_GRPC_PORT=port, LATTICE_API_KEY=API_KEY)
+    assert from_env.returncode == 0, from_env.stderr
+
+
+@pytest.mark.parametrize("command", ["models", "resolve"])
+def test_gateway_commands_say_how_to_give_a_key(command: str) -> None:
+    done = lattice(command, "--help")
+    assert done.returncode == 0
+    assert "--api-key" in done.stdout
+    assert "$LATTICE_API_KEY" in done.stdout
 
 
 def test_models_without_a_gateway_says_so() -> None:

@@ -4,6 +4,8 @@ no status, header or body the document does not describe."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -74,6 +76,72 @@ def test_the_chat_route_documents_its_answers_and_its_request() -> None:
     assert operation["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ChatCompletionRequest"
     }
+
+
+CHUNK = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion.chunk",
+    "created": 1,
+    "model": "smollm2-135m-instruct",
+    "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Paris"}, "finish_reason": None}],
+}
+ERROR_EVENT = {"error": {"message": "ran too long", "type": "server_error", "param": None, "code": "internal"}}
+
+
+def sse(*events: str) -> bytes:
+    return "".join(events).encode()
+
+
+def data(payload: dict[str, Any] | str, event: str = "") -> str:
+    return (
+        f"event: {event}\n" if event else ""
+    ) + f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", sse(data(CHUNK), data({**CHUNK, "usage": None}), data("[DONE]"))),
+        ("/v1/chat/completions", sse(": agent-1 finished\n\n", data(CHUNK), data("[DONE]"))),  # a swarm chat
+        ("/v1/chat/completions", sse(data(CHUNK), data(ERROR_EVENT))),  # an error after the first chunk
+        (
+            "/v1/swarm/vote",
+            sse(
+                data({"agent": "agent-1", "model": "smollm2"}, "agent.started"),
+                data({"agent": "agent-1", "text": "Blue"}, "agent.delta"),
+                data({"text": "Blue"}, "result"),
+                data(ERROR_EVENT, "error"),
+            ),
+        ),
+    ],
+)
+def test_the_event_streams_the_shim_sends_match_the_document(path: str, body: bytes) -> None:
+    # schemathesis validates each server-sent event ({"event", "data"}) against the documented schema (ST108).
+    assert schema[path]["POST"].is_valid_response(event_stream(path, body))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        sse(data({"hello": "world"})),  # neither a chunk nor an error
+        sse("data: not json\n\n"),
+    ],
+)
+def test_an_event_stream_the_shim_does_not_send_is_refused_by_the_document(body: bytes) -> None:
+    path = "/v1/chat/completions"
+    assert not schema[path]["POST"].is_valid_response(event_stream(path, body))
+
+
+def event_stream(path: str, body: bytes) -> httpx.Response:
+    """A 200 event stream of `body`, as if the shim had answered a POST to `path`."""
+    response = httpx.Response(
+        200,
+        headers={"content-type": "text/event-stream", "x-request-id": "r"},
+        content=body,
+        request=httpx.Request("POST", f"http://127.0.0.1{path}"),
+    )
+    response.elapsed = datetime.timedelta(0)
+    return response
 
 
 def test_the_docs_pages_that_need_a_cdn_are_not_served() -> None:

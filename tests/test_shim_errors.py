@@ -49,6 +49,8 @@ def test_unknown_model_is_404(gateway: GatewayProcess) -> None:
         ({"messages": HI, "max_tokens": -1}, "max_tokens"),
         ({"messages": HI, "top_p": 0}, "top_p"),
         ({"messages": HI, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"messages": [{"role": "user"}]}, "messages[0].content"),
+        ({"messages": [{"role": "user", "content": None}], "stream": True}, "messages[0].content"),
     ],
 )
 def test_bad_ranges_are_400_naming_the_field(gateway: GatewayProcess, body: dict[str, Any], param: str) -> None:
@@ -59,6 +61,7 @@ def test_bad_ranges_are_400_naming_the_field(gateway: GatewayProcess, body: dict
     ("body", "param"),
     [
         ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
+        ({"messages": [{}], "stream": True}, "messages.0.role"),
         ({"messages": HI, "temperature": "hot"}, "temperature"),
         ({"messages": "hi"}, "messages"),
         ({"model": 5, "messages": HI}, "model"),

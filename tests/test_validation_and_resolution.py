@@ -20,6 +20,7 @@ from lattice.server.chat import (
     Sampling,
     TextPart,
     Tool,
+    ToolCall,
     ToolChoice,
 )
 from lattice.server.registry import ModelRegistry, RegisteredModel
@@ -225,6 +226,8 @@ def test_no_default_means_the_cheapest_model_that_fits() -> None:
         (ChatRequest("", HI, stop=("a", "b", "c", "d", "e")), "stop"),
         (ChatRequest("", HI, stop=("",)), "stop"),
         (ChatRequest("", (Message(Role.TOOL, (TextPart("42"),)),)), "messages[0].tool_call_id"),
+        (ChatRequest("", (Message(Role.USER),)), "messages[0].content"),
+        (ChatRequest("", (*HI, Message(Role.ASSISTANT))), "messages[1].content"),
         (ChatRequest("", HI, tools=(Tool(""),)), "tools[0].function.name"),
         (ChatRequest("", HI, tools=(TOOL, TOOL)), "tools"),
         (ChatRequest("", HI, tools=(TOOL,), tool_choice=ToolChoice(function_name="other")), "tool_choice"),
@@ -240,4 +243,12 @@ def test_invalid_requests_name_the_field(request_: ChatRequest, field: str) -> N
 def test_a_valid_request_passes() -> None:
     validate_chat_request(
         ChatRequest("", HI, max_tokens=100, sampling=Sampling(0.0, 1.0, 3), stop=("\n",)), max_tokens_ceiling=100
+    )
+
+
+def test_an_assistant_message_may_hold_only_tool_calls() -> None:
+    calls = (ToolCall("call_1", "get_weather", "{}"),)
+    tool_answer = Message(Role.TOOL, (TextPart("sunny"),), tool_call_id="call_1")
+    validate_chat_request(
+        ChatRequest("", (*HI, Message(Role.ASSISTANT, tool_calls=calls), tool_answer)), max_tokens_ceiling=100
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from lattice.config import ModelProfile
 from lattice.errors import BackendUnavailable, LatticeError, ModelNotFound, ResourceExhausted
 from lattice.observability import logs, metrics, tracing
 from lattice.server.activity import Activity, FinishedRequest
@@ -293,7 +295,8 @@ class Gateway:
                 # From the backend's start to the stream's close; the relay's work item is its child.
                 backend_span = tracing.start("lattice.backend", traced)
                 resources.callback(backend_span.end)
-                events = resolution.chosen.backend.stream(resolution.chosen.profile, request, self._limits)
+                limits = self._generation_limits(resolution.chosen.profile, request)
+                events = resolution.chosen.backend.stream(resolution.chosen.profile, request, limits)
                 resources.push_async_callback(events.aclose)  # closed before the slot is given back
                 with tracing.within(backend_span):
                     first = await anext(events)
@@ -312,6 +315,18 @@ class Gateway:
                 raise
             return ChatStream(resolution, first, events, resources, backend_span)
         raise AssertionError("unreachable")
+
+    def generation_cap(self, profile: ModelProfile) -> int:
+        """The most tokens an answer of `profile` runs to when the request sets no `max_tokens`."""
+        ceiling = self._limits.max_tokens_ceiling
+        return min(profile.default_max_tokens or ceiling, ceiling)
+
+    def _generation_limits(self, profile: ModelProfile, request: ChatRequest) -> GenerationLimits:
+        # Backends run a request without max_tokens up to the ceiling: for such a request it is the model's cap,
+        # which ends the answer with finish reason `length`, never an error.
+        if request.max_tokens is not None:
+            return self._limits
+        return dataclasses.replace(self._limits, max_tokens_ceiling=self.generation_cap(profile))
 
     async def resolve_for(
         self, expression: str, request: ChatRequest | None, principal: Principal | None

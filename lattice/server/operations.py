@@ -32,6 +32,7 @@ class ModelView:
     running: int
     queued: int
     max_concurrency: int
+    default_max_tokens: int
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Operations:
                 admission.running(model.id),
                 admission.waiting(model.id),
                 admission.cap(model.id),
+                self._gateway.generation_cap(model.profile),
             )
             for model in self._gateway.list_models()
         ]

@@ -9,7 +9,14 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 
-from lattice.config import BackendKind, Capability, ModelProfile, ModelTraits, ProfilePattern
+from lattice.config import (
+    SMALL_MODEL_DEFAULT_MAX_TOKENS,
+    BackendKind,
+    Capability,
+    ModelProfile,
+    ModelTraits,
+    ProfilePattern,
+)
 
 _FULL: tuple[Capability, ...] = ("chat", "vision", "tools", "json_mode", "long_context")
 
@@ -56,6 +63,7 @@ BUILTIN_PATTERNS: tuple[ProfilePattern, ...] = (
         capabilities=("chat",),
         roles=("fast", "chat"),
         latency_tier="fast",
+        default_max_tokens=SMALL_MODEL_DEFAULT_MAX_TOKENS,
     ),
     ProfilePattern(
         pattern="*llava*",

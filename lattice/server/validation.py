@@ -14,6 +14,9 @@ def validate_chat_request(request: ChatRequest, *, max_tokens_ceiling: int) -> N
     if not request.messages:
         raise InvalidArgument("messages must not be empty", field="messages")
     for i, message in enumerate(request.messages):
+        if not message.content and not message.tool_calls:
+            # Only an assistant message that calls tools may go without content (OpenAI's shape).
+            raise InvalidArgument(f"messages[{i}] has no content", field=f"messages[{i}].content")
         if message.role is Role.TOOL and not message.tool_call_id:
             raise InvalidArgument("a tool message needs tool_call_id", field=f"messages[{i}].tool_call_id")
     if request.max_tokens is not None and not 1 <= request.max_tokens <= max_tokens_ceiling:

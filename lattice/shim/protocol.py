@@ -82,7 +82,9 @@ class SwarmOptions(_Lenient):
 
     models: list[str] = Field(default_factory=list, description="One agent per model expression.")
     strategy: Literal["best-of-n", "first-success", "longest"] = "best-of-n"
-    judge: str = Field(default="", description="The judge's model expression; empty means the chat's `model`.")
+    judge: str = Field(
+        default="", description="The judge's model expression; empty means the configured default model."
+    )
     criteria: str = Field(default="", description="What the judge should value, in words.")
 
 

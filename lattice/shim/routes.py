@@ -47,7 +47,16 @@ async def list_models(request: Request) -> dict[str, Any]:
     page_token = ""
     while True:
         page = await stub.ListModels(resolve_pb2.ListModelsRequest(page_token=page_token), metadata=metadata)
-        models += [{"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by} for m in page.models]
+        models += [
+            {
+                "id": m.id,
+                "object": "model",
+                "created": 0,
+                "owned_by": m.owned_by,
+                "lattice": {"context_window": m.context_window, "default_max_tokens": m.default_max_tokens},
+            }
+            for m in page.models
+        ]
         if not (page_token := page.next_page_token):
             return {"object": "list", "data": models}
 
@@ -60,7 +69,9 @@ async def list_models(request: Request) -> dict[str, Any]:
             "model": responses.ChatCompletion,
             "description": "The answer; with `stream: true`, server-sent events.",
             "content": {
-                "text/event-stream": {"schema": {"type": "string", "description": responses.STREAM_DESCRIPTION}}
+                "text/event-stream": {
+                    "schema": {**responses.CHAT_EVENT_SCHEMA, "description": responses.STREAM_DESCRIPTION}
+                }
             },
         }
     },

@@ -35,8 +35,8 @@ def is_swarm_chat(body: protocol.ChatCompletionRequest) -> bool:
 
 
 def vote_request_from_chat(body: protocol.ChatCompletionRequest) -> swarm_pb2.VoteRequest:
-    """The chat as a Vote: `swarm.models` are the agents; the judge is `swarm.judge`, else the chat's
-    own `model` (unless that is a `swarm:` name). Fields a vote cannot carry are refused, not dropped."""
+    """The chat as a Vote: `swarm.models` are the agents; the judge is `swarm.judge`, else the gateway's
+    configured default model. Fields a vote cannot carry are refused, not dropped."""
     meta = body.model if body.model.startswith(SWARM_MODEL_PREFIX) else None
     if meta is not None and meta not in META_MODELS:
         raise Untranslatable(f"unknown swarm model {meta!r}; use one of {', '.join(META_MODELS)}", "model")
@@ -58,7 +58,7 @@ def vote_request_from_chat(body: protocol.ChatCompletionRequest) -> swarm_pb2.Vo
         messages=chat.messages,
         agents=[swarm_pb2.SwarmAgent(model=model) for model in options.models],
         strategy=_STRATEGIES[strategy],
-        judge=options.judge or ("" if meta else body.model),
+        judge=options.judge,  # empty: the configured default model judges
         criteria=options.criteria,
     )
     for name in ("max_tokens", "temperature", "seed"):

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from lattice.shim import convert, errors, protocol, swarm_convert
+from lattice.shim import convert, errors, protocol, responses, swarm_convert
 from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import swarm_pb2
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1/swarm", tags=["swarm"])
 _STREAMING: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The collected events and the result; with `stream: true`, server-sent events.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": responses.SWARM_EVENT_SCHEMA}},
     }
 }
 

@@ -29,7 +29,7 @@ from lattice.v1 import chat_pb2 as lattice_dot_v1_dot_chat__pb2
 from lattice.v1 import common_pb2 as lattice_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18lattice/v1/resolve.proto\x12\nlattice.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x15lattice/v1/chat.proto\x1a\x17lattice/v1/common.proto\"\xfd\x03\n\x05Model\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x14\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x1e\n\x07\x61liases\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03R\x07\x61liases\x12\x1e\n\x07\x62\x61\x63kend\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03R\x07\x62\x61\x63kend\x12+\n\x0e\x63ontext_window\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03R\rcontextWindow\x12@\n\x0c\x63\x61pabilities\x18\x06 \x03(\x0e\x32\x16.lattice.v1.CapabilityB\x04\xe2\x41\x01\x03R\x0c\x63\x61pabilities\x12\x1a\n\x05roles\x18\x07 \x03(\tB\x04\xe2\x41\x01\x03R\x05roles\x12\x1f\n\x08owned_by\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03R\x07ownedBy\x12@\n\x0clatency_tier\x18\t \x01(\x0e\x32\x17.lattice.v1.LatencyTierB\x04\xe2\x41\x01\x03R\x0blatencyTier\x12;\n\x17\x63ost_per_million_tokens\x18\n \x01(\x01\x42\x04\xe2\x41\x01\x03R\x14\x63ostPerMillionTokens\x12\"\n\tavailable\x18\x0b \x01(\x08\x42\x04\xe2\x41\x01\x03R\tavailable:5\xea\x41\x32\n\x11lattice.dev/Model\x12\x0emodels/{model}*\x06models2\x05model\"[\n\x11ListModelsRequest\x12!\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01R\x08pageSize\x12#\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\tpageToken\"g\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x11.lattice.v1.ModelR\x06models\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"e\n\x0eResolveRequest\x12\x1a\n\x05model\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01R\x05model\x12\x37\n\x07request\x18\x02 \x01(\x0b\x32\x17.lattice.v1.ChatRequestB\x04\xe2\x41\x01\x01R\x07request\"I\n\x0fResolveResponse\x12\x36\n\nresolution\x18\x01 \x01(\x0b\x32\x16.lattice.v1.ResolutionR\nresolution*\xba\x01\n\nCapability\x12\x1a\n\x16\x43\x41PABILITY_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43\x41PABILITY_CHAT\x10\x01\x12\x15\n\x11\x43\x41PABILITY_VISION\x10\x02\x12\x14\n\x10\x43\x41PABILITY_TOOLS\x10\x03\x12\x18\n\x14\x43\x41PABILITY_JSON_MODE\x10\x04\x12\x1b\n\x17\x43\x41PABILITY_LONG_CONTEXT\x10\x05\x12\x17\n\x13\x43\x41PABILITY_LOGPROBS\x10\x06\x32\xd4\x01\n\x0eResolveService\x12_\n\nListModels\x12\x1d.lattice.v1.ListModelsRequest\x1a\x1e.lattice.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12\x61\n\x07Resolve\x12\x1a.lattice.v1.ResolveRequest\x1a\x1b.lattice.v1.ResolveResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/models:resolve:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18lattice/v1/resolve.proto\x12\nlattice.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x15lattice/v1/chat.proto\x1a\x17lattice/v1/common.proto\"\xb1\x04\n\x05Model\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x14\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x1e\n\x07\x61liases\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03R\x07\x61liases\x12\x1e\n\x07\x62\x61\x63kend\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03R\x07\x62\x61\x63kend\x12+\n\x0e\x63ontext_window\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03R\rcontextWindow\x12@\n\x0c\x63\x61pabilities\x18\x06 \x03(\x0e\x32\x16.lattice.v1.CapabilityB\x04\xe2\x41\x01\x03R\x0c\x63\x61pabilities\x12\x1a\n\x05roles\x18\x07 \x03(\tB\x04\xe2\x41\x01\x03R\x05roles\x12\x1f\n\x08owned_by\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03R\x07ownedBy\x12@\n\x0clatency_tier\x18\t \x01(\x0e\x32\x17.lattice.v1.LatencyTierB\x04\xe2\x41\x01\x03R\x0blatencyTier\x12;\n\x17\x63ost_per_million_tokens\x18\n \x01(\x01\x42\x04\xe2\x41\x01\x03R\x14\x63ostPerMillionTokens\x12\"\n\tavailable\x18\x0b \x01(\x08\x42\x04\xe2\x41\x01\x03R\tavailable\x12\x32\n\x12\x64\x65\x66\x61ult_max_tokens\x18\x0c \x01(\x05\x42\x04\xe2\x41\x01\x03R\x10\x64\x65\x66\x61ultMaxTokens:5\xea\x41\x32\n\x11lattice.dev/Model\x12\x0emodels/{model}*\x06models2\x05model\"[\n\x11ListModelsRequest\x12!\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01R\x08pageSize\x12#\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\tpageToken\"g\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x11.lattice.v1.ModelR\x06models\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"e\n\x0eResolveRequest\x12\x1a\n\x05model\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01R\x05model\x12\x37\n\x07request\x18\x02 \x01(\x0b\x32\x17.lattice.v1.ChatRequestB\x04\xe2\x41\x01\x01R\x07request\"I\n\x0fResolveResponse\x12\x36\n\nresolution\x18\x01 \x01(\x0b\x32\x16.lattice.v1.ResolutionR\nresolution*\xba\x01\n\nCapability\x12\x1a\n\x16\x43\x41PABILITY_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43\x41PABILITY_CHAT\x10\x01\x12\x15\n\x11\x43\x41PABILITY_VISION\x10\x02\x12\x14\n\x10\x43\x41PABILITY_TOOLS\x10\x03\x12\x18\n\x14\x43\x41PABILITY_JSON_MODE\x10\x04\x12\x1b\n\x17\x43\x41PABILITY_LONG_CONTEXT\x10\x05\x12\x17\n\x13\x43\x41PABILITY_LOGPROBS\x10\x06\x32\xd4\x01\n\x0eResolveService\x12_\n\nListModels\x12\x1d.lattice.v1.ListModelsRequest\x1a\x1e.lattice.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12\x61\n\x07Resolve\x12\x1a.lattice.v1.ResolveRequest\x1a\x1b.lattice.v1.ResolveResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/models:resolve:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -58,6 +58,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODEL'].fields_by_name['cost_per_million_tokens']._serialized_options = b'\342A\001\003'
   _globals['_MODEL'].fields_by_name['available']._loaded_options = None
   _globals['_MODEL'].fields_by_name['available']._serialized_options = b'\342A\001\003'
+  _globals['_MODEL'].fields_by_name['default_max_tokens']._loaded_options = None
+  _globals['_MODEL'].fields_by_name['default_max_tokens']._serialized_options = b'\342A\001\003'
   _globals['_MODEL']._loaded_options = None
   _globals['_MODEL']._serialized_options = b'\352A2\n\021lattice.dev/Model\022\016models/{model}*\006models2\005model'
   _globals['_LISTMODELSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -72,18 +74,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESOLVESERVICE'].methods_by_name['ListModels']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/models'
   _globals['_RESOLVESERVICE'].methods_by_name['Resolve']._loaded_options = None
   _globals['_RESOLVESERVICE'].methods_by_name['Resolve']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/models:resolve:\001*'
-  _globals['_CAPABILITY']._serialized_start=1067
-  _globals['_CAPABILITY']._serialized_end=1253
+  _globals['_CAPABILITY']._serialized_start=1119
+  _globals['_CAPABILITY']._serialized_end=1305
   _globals['_MODEL']._serialized_start=179
-  _globals['_MODEL']._serialized_end=688
-  _globals['_LISTMODELSREQUEST']._serialized_start=690
-  _globals['_LISTMODELSREQUEST']._serialized_end=781
-  _globals['_LISTMODELSRESPONSE']._serialized_start=783
-  _globals['_LISTMODELSRESPONSE']._serialized_end=886
-  _globals['_RESOLVEREQUEST']._serialized_start=888
-  _globals['_RESOLVEREQUEST']._serialized_end=989
-  _globals['_RESOLVERESPONSE']._serialized_start=991
-  _globals['_RESOLVERESPONSE']._serialized_end=1064
-  _globals['_RESOLVESERVICE']._serialized_start=1256
-  _globals['_RESOLVESERVICE']._serialized_end=1468
+  _globals['_MODEL']._serialized_end=740
+  _globals['_LISTMODELSREQUEST']._serialized_start=742
+  _globals['_LISTMODELSREQUEST']._serialized_end=833
+  _globals['_LISTMODELSRESPONSE']._serialized_start=835
+  _globals['_LISTMODELSRESPONSE']._serialized_end=938
+  _globals['_RESOLVEREQUEST']._serialized_start=940
+  _globals['_RESOLVEREQUEST']._serialized_end=1041
+  _globals['_RESOLVERESPONSE']._serialized_start=1043
+  _globals['_RESOLVERESPONSE']._serialized_end=1116
+  _globals['_RESOLVESERVICE']._serialized_start=1308
+  _globals['_RESOLVESERVICE']._serialized_end=1520
 # @@protoc_insertion_point(module_scope)

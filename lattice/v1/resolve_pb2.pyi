@@ -30,7 +30,7 @@ CAPABILITY_LONG_CONTEXT: Capability
 CAPABILITY_LOGPROBS: Capability
 
 class Model(_message.Message):
-    __slots__ = ("name", "id", "aliases", "backend", "context_window", "capabilities", "roles", "owned_by", "latency_tier", "cost_per_million_tokens", "available")
+    __slots__ = ("name", "id", "aliases", "backend", "context_window", "capabilities", "roles", "owned_by", "latency_tier", "cost_per_million_tokens", "available", "default_max_tokens")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,7 @@ class Model(_message.Message):
     LATENCY_TIER_FIELD_NUMBER: _ClassVar[int]
     COST_PER_MILLION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: str
     aliases: _containers.RepeatedScalarFieldContainer[str]
@@ -53,7 +54,8 @@ class Model(_message.Message):
     latency_tier: _common_pb2.LatencyTier
     cost_per_million_tokens: float
     available: bool
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., context_window: _Optional[int] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., roles: _Optional[_Iterable[str]] = ..., owned_by: _Optional[str] = ..., latency_tier: _Optional[_Union[_common_pb2.LatencyTier, str]] = ..., cost_per_million_tokens: _Optional[float] = ..., available: _Optional[bool] = ...) -> None: ...
+    default_max_tokens: int
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., context_window: _Optional[int] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., roles: _Optional[_Iterable[str]] = ..., owned_by: _Optional[str] = ..., latency_tier: _Optional[_Union[_common_pb2.LatencyTier, str]] = ..., cost_per_million_tokens: _Optional[float] = ..., available: _Optional[bool] = ..., default_max_tokens: _Optional[int] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

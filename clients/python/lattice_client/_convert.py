@@ -225,6 +225,7 @@ def model_from_proto(model: pb.Model) -> Model:
         owned_by=model.owned_by,
         latency_tier=_name(model.latency_tier),
         available=model.available,
+        default_max_tokens=model.default_max_tokens,
     )
 
 

@@ -210,6 +210,8 @@ class Model:
     owned_by: str
     latency_tier: str
     available: bool
+    default_max_tokens: int
+    """The most tokens an answer runs to when the call sets no `max_tokens` (it ends with `length`)."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ class GenerationLimits:
     """Bounds the gateway puts on every generation, whatever the request says."""
 
     max_tokens_ceiling: int
+    """The most tokens to generate; also what a request without `max_tokens` runs to (the gateway lowers
+    it to the model's `default_max_tokens` for such a request)."""
 
 
 class Backend(abc.ABC):

@@ -266,7 +266,8 @@ def _message_to_proto(message: chat.Message) -> common_pb2.Message:
     return proto
 
 
-def model_to_proto(model: RegisteredModel) -> resolve_pb2.Model:
+def model_to_proto(model: RegisteredModel, *, default_max_tokens: int) -> resolve_pb2.Model:
+    """`default_max_tokens`: what an answer of this model runs to without `max_tokens` (Gateway.generation_cap)."""
     profile = model.profile
     return resolve_pb2.Model(
         name=f"models/{profile.id}",
@@ -280,6 +281,7 @@ def model_to_proto(model: RegisteredModel) -> resolve_pb2.Model:
         latency_tier=_TIERS_TO_PROTO[profile.latency_tier],
         cost_per_million_tokens=profile.cost_per_million_tokens,
         available=model.available,
+        default_max_tokens=default_max_tokens,
     )
 
 

@@ -52,7 +52,7 @@ class OperationsServicer(operations_pb2_grpc.OperationsServiceServicer):
 
 def _model(view: ModelView) -> operations_pb2.ModelState:
     return operations_pb2.ModelState(
-        model=model_to_proto(view.model),
+        model=model_to_proto(view.model, default_max_tokens=view.default_max_tokens),
         state=view.state,
         running=view.running,
         queued=view.queued,

@@ -33,7 +33,10 @@ class ResolveServicer(resolve_pb2_grpc.ResolveServiceServicer):
             page = models[start : start + size]
             next_token = str(start + size) if start + size < len(models) else ""
             return resolve_pb2.ListModelsResponse(
-                models=[convert.model_to_proto(m) for m in page], next_page_token=next_token
+                models=[
+                    convert.model_to_proto(m, default_max_tokens=self._gateway.generation_cap(m.profile)) for m in page
+                ],
+                next_page_token=next_token,
             )
         raise AssertionError("grpc_errors aborts")
 

@@ -1569,6 +1569,12 @@ class Model(betterproto2.Message):
     False while the backend is unreachable or failing health checks.
     """
 
+    default_max_tokens: "int" = betterproto2.field(12, betterproto2.TYPE_INT32)
+    """
+    The most tokens an answer runs to when the request sets no `max_tokens` (the profile's
+    `default_max_tokens`, at most the gateway's ceiling); reaching it ends with finish reason `length`.
+    """
+
 
 default_message_pool.register_message("lattice.v1", "Model", Model)
 
