@@ -43,7 +43,6 @@ def engine_of(profile: ModelProfile, settings: Settings) -> ConcreteEngine:
     if wanted == "auto":
         wanted = "mlx" if on_apple_silicon() else "llamacpp"
     if wanted == "llamacpp" and not llamacpp_installed():
-        log.warning("llama.cpp (xllamacpp) is not installed on this platform: model %s runs on MLX", profile.id)
         return "mlx"
     return "mlx" if wanted == "mlx" else "llamacpp"
 
@@ -59,6 +58,8 @@ class LocalModels:
         self.residency = Residency(self.settings.mlx_max_resident)
         local = [p for p in self.settings.models if p.backend in LOCAL_BACKENDS]
         self._mlx_also_runs = any(engine_of(p, self.settings) == "mlx" for p in local)
+        if self._mlx_also_runs and not llamacpp_installed():
+            log.warning("llama.cpp (xllamacpp) is not installed for this platform: the in-process models run on MLX")
 
     def profile(self, profile: ModelProfile) -> ModelProfile:
         """The profile as served: `backend` names the engine, and llama.cpp's capabilities are added."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
@@ -26,6 +27,8 @@ from lattice.server.chat import (
     ToolCallDelta,
     merged,
 )
+
+log = logging.getLogger(__name__)
 
 
 class LlamaCppBackend(Backend):
@@ -131,6 +134,14 @@ class LlamaCppBackend(Backend):
                     reason="MODEL_LOAD_FAILED",
                 ) from error
             self._native_tools = template_supports_tools(template)
+            log.info(
+                "model %s loaded on llama.cpp from %s (%d threads, %d sequences at once, tools %s)",
+                self.model_id,
+                gguf,
+                self._options.threads,
+                self._options.parallel,
+                "from its template" if self._native_tools else "emulated",
+            )
             self.loads += 1
             self._residency.loaded(self)
             return self._engine
