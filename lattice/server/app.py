@@ -31,6 +31,7 @@ from lattice.server.relay.hub import RelayHub
 from lattice.server.relay.sealing import load_or_create_key
 from lattice.server.resolver import Resolver
 from lattice.server.services.chat import ChatServicer
+from lattice.server.services.health import HealthServicer
 from lattice.server.services.operations import OperationsServicer
 from lattice.server.services.personal_runtimes import PersonalRuntimeServicer
 from lattice.server.services.relay import RelayServicer
@@ -238,7 +239,7 @@ def create_server(
         operations_pb2_grpc.add_OperationsServiceServicer_to_server(
             OperationsServicer(Operations(gateway, gateway.activity)), server
         )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(f"{_bracketed(settings.grpc_host)}:{settings.grpc_port}")
