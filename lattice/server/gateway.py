@@ -26,7 +26,7 @@ from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.resolver import Resolution, Resolver
 from lattice.server.tool_calls import ToolCallAssembler
-from lattice.server.validation import validate_chat_request
+from lattice.server.validation import check_model_expression, validate_chat_request
 
 if TYPE_CHECKING:
     from lattice.server.metering import UsageRecorder
@@ -193,6 +193,7 @@ class Gateway:
         return list(self._registry)
 
     def resolve(self, expression: str, request: ChatRequest | None = None) -> Resolution:
+        check_model_expression(expression)
         return self._resolver.resolve(expression, request)
 
     async def open_chat(
@@ -316,6 +317,7 @@ class Gateway:
         self, expression: str, request: ChatRequest | None, principal: Principal | None
     ) -> Resolution:
         """`resolve`, personal runtimes included: those need the caller's account and the store."""
+        check_model_expression(expression)
         if expression.startswith(PERSONAL_PREFIX):
             if self.personal is None:
                 raise ModelNotFound("personal runtimes are not enabled here", metadata={"model": expression})
