@@ -260,7 +260,7 @@ def test_oauth_access_tokens_act_for_their_subject(gateway: GatewayProcess) -> N
         )
 
     created = create(access_token("acct_oauth_user", manage))
-    assert created.status_code == 200 and created.json()["runtime"]["accountId"] == "acct_oauth_user"
+    assert created.status_code == 200 and created.json()["runtime"]["accountId"] == "oauth:acct_oauth_user"
     narrow = create(access_token("acct_oauth_user", "lattice:compute:inference"))
     assert (narrow.status_code, error_code(narrow)) == (403, "insufficient_scopes")
     expired = create(access_token("acct_oauth_user", manage, lifetime=-60))
