@@ -14,6 +14,7 @@ from lattice.server.registry import RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.backend import RelayBackend
 from lattice.server.relay.hub import RelayHub, unreachable
+from lattice.server.relay.sealing import check_public_key
 from lattice.server.resolver import Candidate, Resolution, Verdict
 from lattice.server.store.runtimes import Redemption, RuntimeRecords
 from lattice.server.store.schema import PersonalRuntimeRecord
@@ -109,6 +110,7 @@ class PersonalRuntimes:
         return BootstrapGrant(lattice_id, token, expires, command)
 
     async def redeem(self, token: str, public_key: bytes) -> Pairing:
+        check_public_key(public_key)  # before the token is spent
         redemption = await self.records.redeem(token.strip(), public_key)
         return Pairing(redemption, self.relay_endpoint, self.hub.public_key, round(self.hub.heartbeat_seconds))
 

@@ -1,12 +1,15 @@
-"""Holes an attacker's probe found in what a request may carry (issue #22, items 5, 9, 10 and 11),
+"""Holes an attacker's probe found in what a request may carry (issue #22, items 5, 6, 9, 10 and 11),
 each checked against a real keyed gateway process."""
 
 from __future__ import annotations
+
+import base64
 
 import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from nacl.public import PrivateKey
 
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2, resolve_pb2, resolve_pb2_grpc
 from tests.conftest import API_KEY
@@ -75,3 +78,36 @@ def test_grpc_health_list_answers(keyed_gateway: GatewayProcess) -> None:
     assert listed.statuses[""].status == health_pb2.HealthCheckResponse.SERVING
     assert listed.statuses["lattice.v1.ChatService"].status == health_pb2.HealthCheckResponse.SERVING
     assert "NotImplementedError" not in keyed_gateway.log()
+
+
+@pytest.mark.parametrize(
+    "public_key",
+    [
+        bytes(32),  # all zero
+        bytes([1]) + bytes(31),  # the identity: another low-order point
+        bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),  # order 8
+    ],
+    ids=["zero", "identity", "order-8"],
+)
+def test_redemption_refuses_a_low_order_public_key(keyed_gateway: GatewayProcess, public_key: bytes) -> None:
+    headers = {"x-api-key": API_KEY}
+    url = keyed_gateway.http_url
+    created = httpx.post(
+        f"{url}/v1/personal-runtimes",
+        headers=headers,
+        json={"displayName": "probe", "executionBackend": "local-model"},
+        timeout=30,
+    ).json()
+    lattice_id = created["runtime"]["latticeId"]
+    token = httpx.post(
+        f"{url}/v1/personal-runtimes/{lattice_id}/bootstrap-tokens", headers=headers, json={}, timeout=30
+    ).json()["bootstrapToken"]
+
+    def redeem(key: bytes) -> httpx.Response:
+        body = {"bootstrapToken": token, "publicKey": base64.b64encode(key).decode()}
+        return httpx.post(f"{url}/v1/personal-runtime-bootstrap-redemptions", json=body, timeout=30)
+
+    refused = redeem(public_key)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["param"] == "public_key"
+    assert redeem(bytes(PrivateKey.generate().public_key)).status_code == 200  # the token was not spent
