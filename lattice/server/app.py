@@ -25,6 +25,7 @@ from lattice.server.observability import ObservabilityInterceptor
 from lattice.server.operations import Operations
 from lattice.server.personal_runtimes import PersonalRuntimes
 from lattice.server.profiles import discovered_profile
+from lattice.server.prompt_budget import PromptBudget
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.hub import RelayHub
@@ -126,7 +127,8 @@ def build_gateway(
         registry, default_model=settings.default_model, roles=settings.roles, escalation=settings.escalation
     )
     backends = [m.backend for m in configured if m.profile.backend == "mlx"] + list(proxies.values())
-    limits = GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling)
+    budget = PromptBudget(max_seconds=settings.max_stream_seconds, queue_timeout_seconds=settings.queue_timeout_seconds)
+    limits = GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling, prompt_budget=budget)
     return Gateway(
         registry,
         resolver,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from lattice.config import ModelProfile
 from lattice.server.chat import ChatRequest, GenerationEvent
+from lattice.server.prompt_budget import PromptBudget
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,9 @@ class GenerationLimits:
     """Bounds the gateway puts on every generation, whatever the request says."""
 
     max_tokens_ceiling: int
+    prompt_budget: PromptBudget | None = None
+    """In-process engines: report prompt throughput into `prompt_budget.rates`, and once a request is
+    tokenized, `check` it and wrap its events in `bounded` (lattice/server/prompt_budget.py)."""
 
 
 class Backend(abc.ABC):
