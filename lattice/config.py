@@ -345,6 +345,18 @@ class Settings(BaseSettings):
         gt=0,
         description="REST: longest wait for the rest of a request body (a slow client); then 408 `request_timeout`.",
     )
+    http_header_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="REST: longest a connection may take to send a request's headers (from connecting, or from "
+        "the request's first byte); then it is closed. Half-open connections cannot pile up.",
+    )
+    http_max_connections: int = Field(
+        default=1000,
+        gt=0,
+        description="REST: most connections open at once (lowered to fit the open-file limit); past it, the oldest "
+        "connection that is not inside a request is closed for the new one.",
+    )
     cors_origins: tuple[str, ...] = Field(
         default=(),
         description="Browser origins allowed to call the REST shim, exactly (e.g. `https://app.example`; "

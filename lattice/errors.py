@@ -7,7 +7,7 @@
     ├── NotFound                      NOT_FOUND        RUNTIME_NOT_FOUND, API_KEY_NOT_FOUND
     ├── NoModelSatisfies              FAILED_PRECONDITION NO_MODEL_SATISFIES
     ├── Unauthenticated               UNAUTHENTICATED  API_KEY_MISSING / API_KEY_INVALID, BOOTSTRAP_TOKEN_*, …
-    ├── PermissionDenied              PERMISSION_DENIED INSUFFICIENT_SCOPES, RUNTIME_REVOKED
+    ├── PermissionDenied              PERMISSION_DENIED INSUFFICIENT_SCOPES, RUNTIME_REVOKED, RUNTIME_REPAIRED
     ├── ResourceExhausted             RESOURCE_EXHAUSTED UPSTREAM_RATE_LIMITED, QUEUE_FULL, QUEUE_TIMEOUT (+ RetryInfo)
     ├── DeadlineExceeded              DEADLINE_EXCEEDED DEADLINE_EXCEEDED
     ├── BackendUnavailable            UNAVAILABLE      BACKEND_UNAVAILABLE (+ RetryInfo when known), RUNTIME_UNREACHABLE

@@ -26,6 +26,7 @@ from lattice.server.metering import UsageRecorder
 from lattice.server.store import open_store
 from lattice.server.store.usage import UsageLedger
 from lattice.shim import create_app
+from lattice.shim.connections import connection_cap, guarded_protocol, raise_file_limit
 
 log = logging.getLogger("lattice")
 
@@ -46,6 +47,7 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     check_safe_to_bind(settings)
+    file_limit = raise_file_limit()  # thousands of connections must not exhaust the default 1,024
     # Before the servers are built: their interceptors and middleware are installed only when it is on.
     try:
         tracing.configure(settings.otel_exporter, endpoint=settings.otel_endpoint)
@@ -84,8 +86,16 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
         # Keep idle connections longer than clients do (the OpenAI SDK pools them): a server that closes
         # first races the client reusing the connection, which then fails with a read error.
         # uvicorn logs through the root logger (JSON or not, with request ids); the shim logs each request itself.
+        cap = connection_cap(settings.http_max_connections, file_limit)
+        log.info("REST: at most %d connections (open-file limit %d)", cap, file_limit)
         config = uvicorn.Config(
-            app, log_level=settings.log_level, log_config=None, access_log=False, lifespan="on", timeout_keep_alive=75
+            app,
+            log_level=settings.log_level,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=75,
+            http=guarded_protocol(header_timeout=settings.http_header_timeout_seconds, max_connections=cap),
         )
         shim = _EmbeddedUvicorn(config)
         tasks.append(asyncio.create_task(shim.serve(sockets=[http_socket])))

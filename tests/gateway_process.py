@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import resource
 import signal
 import socket
 import subprocess
@@ -64,6 +65,11 @@ def lattice_env(**overrides: str) -> dict[str, str]:
 
 def start_gateway(log_dir: pathlib.Path, **env: str) -> GatewayProcess:
     """On free ports, unless `env` names them (to restart a gateway where its clients expect it)."""
+    return start_gateway_limited(log_dir, None, **env)
+
+
+def start_gateway_limited(log_dir: pathlib.Path, file_limit: int | None, **env: str) -> GatewayProcess:
+    """`start_gateway`, with the process's open-file limit (soft and hard) set to `file_limit`."""
     grpc_port = int(env.pop("LATTICE_GRPC_PORT", "0")) or free_port()
     http_port = int(env.pop("LATTICE_HTTP_PORT", "0")) or free_port()
     log_path = log_dir / f"gateway-{grpc_port}.log"
@@ -72,6 +78,7 @@ def start_gateway(log_dir: pathlib.Path, **env: str) -> GatewayProcess:
         env=lattice_env(LATTICE_GRPC_PORT=str(grpc_port), LATTICE_HTTP_PORT=str(http_port), **env),
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
+        preexec_fn=None if file_limit is None else lambda: _limit_files(file_limit),
     )
     gateway = GatewayProcess(process, grpc_port, http_port, log_path)
     try:
@@ -80,6 +87,10 @@ def start_gateway(log_dir: pathlib.Path, **env: str) -> GatewayProcess:
         gateway.stop()
         raise
     return gateway
+
+
+def _limit_files(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
 
 def _wait_until_serving(gateway: GatewayProcess) -> None:

@@ -134,7 +134,8 @@ def test_the_walkthrough(
     revoked = rest(gateway, "DELETE", f"/v1/personal-runtimes/{lattice_id}", key)
     assert revoked.json()["runtime"]["status"] == "revoked"
     wait_for(lambda: daemon.ctl("daemon", "status", check=False).returncode == 1, "the refused daemon to exit")
-    assert "refused" in daemon.log()
+    assert "refused" in daemon.log() and "revoked" in daemon.log()
+    assert not (daemon.home / "relay.toml").exists()  # the revoked runtime's credential is not left behind
     listed = rest(gateway, "GET", "/v1/personal-runtimes", key).json()
     assert [(r["latticeId"], r["status"]) for r in listed["runtimes"]] == [(lattice_id, "revoked")]
     refused = rest(gateway, "POST", "/v1/chat/completions", key, {"model": model, "messages": messages})
@@ -260,7 +261,7 @@ def test_oauth_access_tokens_act_for_their_subject(gateway: GatewayProcess) -> N
         )
 
     created = create(access_token("acct_oauth_user", manage))
-    assert created.status_code == 200 and created.json()["runtime"]["accountId"] == "acct_oauth_user"
+    assert created.status_code == 200 and created.json()["runtime"]["accountId"] == "oauth:acct_oauth_user"
     narrow = create(access_token("acct_oauth_user", "lattice:compute:inference"))
     assert (narrow.status_code, error_code(narrow)) == (403, "insufficient_scopes")
     expired = create(access_token("acct_oauth_user", manage, lifetime=-60))

@@ -322,7 +322,7 @@ async def test_an_oauth_access_token_acts_for_its_subject(gateway: GatewayProces
     user = new_account()
     async with ComputeClient(target=target, credential=OAuthToken(access_token(user, f"{INFERENCE} {MANAGE}"))) as app:
         created = await app.personal_runtimes.create("from an app")
-        assert created.account_id == user and [r.lattice_id for r in await app.personal_runtimes.list()] == [
+        assert created.account_id == "oauth:" + user and [r.lattice_id for r in await app.personal_runtimes.list()] == [
             created.lattice_id
         ]
     async with ComputeClient(target=target, credential=OAuthToken(access_token(user, INFERENCE))) as narrow:

@@ -85,7 +85,15 @@ async def _run(home: pathlib.Path, config: daemon_config.DaemonConfig, executor:
         await executor.start()
         await client.run_forever()
     except Refused as refusal:
-        log.error("the gateway refused this daemon: %s", refusal)
+        if refusal.credential_ended:
+            # Revoked, or paired again elsewhere: the credential can never work again, so it is not kept.
+            path = daemon_config.config_path(home)
+            path.unlink(missing_ok=True)
+            log.error(
+                "the gateway refused this daemon for good (%s): stopping; removed its credential %s", refusal, path
+            )
+        else:
+            log.error("the gateway refused this daemon: %s", refusal)
         return EXIT_REFUSED
     except asyncio.CancelledError:
         log.info("stopping")

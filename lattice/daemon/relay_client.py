@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 import grpc
 import structlog
 from google.protobuf import timestamp_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from nacl.public import PrivateKey
 
 from lattice import __version__
@@ -42,8 +44,22 @@ CHANNEL_OPTIONS = (
 FATAL_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
 
+# The runtime itself is gone for this daemon: its credential can never work again.
+CREDENTIAL_ENDED = ("RUNTIME_REVOKED", "RUNTIME_REPAIRED")
+
+
 class Refused(Exception):
-    """The gateway will not take this daemon (revoked runtime, unknown credential)."""
+    """The gateway will not take this daemon (revoked runtime, unknown credential); `reason` is the
+    gateway's ErrorInfo reason, when it gave one."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def credential_ended(self) -> bool:
+        """The runtime was revoked or paired again: the stored credential is dead for good."""
+        return self.reason in CREDENTIAL_ENDED
 
 
 class RelayClient:
@@ -69,7 +85,7 @@ class RelayClient:
             except grpc.aio.AioRpcError as error:
                 if error.code() in FATAL_CODES:
                     self._state.update(relay="refused", last_error=error.details())
-                    raise Refused(f"{error.code().name}: {error.details()}") from None
+                    raise Refused(f"{error.code().name}: {error.details()}", _reason(error)) from None
                 served, reason = False, f"{error.code().name}: {error.details()}"
             else:
                 reason = "the gateway closed the relay"
@@ -136,9 +152,13 @@ class RelayClient:
                 raise
             finally:
                 beating.cancel()
-                for task in list(self._in_flight.values()):
-                    task.cancel()
+                # The stream is gone, and with it whoever waited for these answers: stop the work now, and
+                # wait for it to stop, so no work outlives its stream (or the daemon, when it exits next).
+                running = [*self._in_flight.values(), beating]
                 self._in_flight.clear()
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
         return True
 
     def _forget(self, work_id: str, _task: asyncio.Task[None]) -> None:
@@ -198,3 +218,15 @@ class RelayClient:
             finally:
                 # Never the prompt or the answer: what ran, how it ended, how long it took.
                 work_log.info("work", outcome=outcome, duration_ms=round((time.monotonic() - started) * 1000))
+
+
+def _reason(error: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason in the gateway's status details, or "" when there is none."""
+    with contextlib.suppress(Exception):  # a status without details, or details we cannot read
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        for detail in status.details if status else ():
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                return str(info.reason)
+    return ""

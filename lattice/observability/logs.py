@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
@@ -54,6 +56,43 @@ def bound_request_id(request_id: str, **context: str) -> Iterator[None]:
         yield
 
 
+REPEAT_INTERVAL_SECONDS = 10.0
+
+
+class RepeatLimiter(logging.Filter):
+    """Lets one of a run of identical warnings or errors through per `interval` seconds; the next one
+    let through says how many were left out. An attack that makes the same error thousands of times a
+    second (`accept()`: too many open files) then costs a line per interval, not gigabytes of log.
+
+    Identical means the same logger, level, message and exception type; info lines are never held."""
+
+    def __init__(self, interval: float = REPEAT_INTERVAL_SECONDS, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self._interval = interval
+        self._clock = clock
+        self._seen: dict[tuple[str, int, str, str], tuple[float, int]] = {}  # key -> (window start, held back)
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not isinstance(record.msg, str):
+            return True
+        error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
+        key = (record.name, record.levelno, record.getMessage()[:500], error)
+        now = self._clock()
+        with self._lock:
+            started, held = self._seen.get(key, (None, 0))
+            if started is not None and now - started < self._interval:
+                self._seen[key] = (started, held + 1)
+                return False
+            self._seen[key] = (now, 0)
+            if len(self._seen) > 1000:  # forget the oldest windows: many distinct errors must not grow it
+                for stale in list(self._seen)[:500]:
+                    del self._seen[stale]
+        if held:
+            record.msg = f"{record.msg} (and {held} more like it in the last {self._interval:g} s, not logged)"
+        return True
+
+
 def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> None:
     """Routes all logging to stderr through structlog; call once, at the start of `lattice serve`."""
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
@@ -74,6 +113,7 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
     formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -24,12 +24,14 @@ from lattice.server.observability import ObservabilityInterceptor
 from lattice.server.operations import Operations
 from lattice.server.personal_runtimes import PersonalRuntimes
 from lattice.server.profiles import discovered_profile
+from lattice.server.prompt_budget import PromptBudget
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.hub import RelayHub
 from lattice.server.relay.sealing import load_or_create_key
 from lattice.server.resolver import Resolver
 from lattice.server.services.chat import ChatServicer
+from lattice.server.services.health import HealthServicer
 from lattice.server.services.operations import OperationsServicer
 from lattice.server.services.personal_runtimes import PersonalRuntimeServicer
 from lattice.server.services.relay import RelayServicer
@@ -119,7 +121,8 @@ def build_gateway(
         registry, default_model=settings.default_model, roles=settings.roles, escalation=settings.escalation
     )
     backends = [m.backend for m in configured if m.profile.backend in LOCAL_BACKENDS] + list(proxies.values())
-    limits = GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling)
+    budget = PromptBudget(max_seconds=settings.max_stream_seconds, queue_timeout_seconds=settings.queue_timeout_seconds)
+    limits = GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling, prompt_budget=budget)
     return Gateway(
         registry,
         resolver,
@@ -230,7 +233,7 @@ def create_server(
         operations_pb2_grpc.add_OperationsServiceServicer_to_server(
             OperationsServicer(Operations(gateway, gateway.activity)), server
         )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(f"{_bracketed(settings.grpc_host)}:{settings.grpc_port}")

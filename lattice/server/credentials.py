@@ -5,17 +5,33 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
+from lattice.errors import InvalidArgument
 from lattice.server.principals import Principal
 
 
 def api_key_from_metadata(metadata: Sequence[tuple[str, str | bytes]]) -> str | None:
+    """The credential of `x-api-key` or `authorization: Bearer`. Two different ones are refused
+    (`CONFLICTING_CREDENTIALS`): acting silently as one of them is acting as someone the caller may not
+    have meant; the same key in both headers is one credential."""
+    sent = _credentials(metadata)
+    if len(set(sent)) > 1:
+        raise InvalidArgument(
+            "the request carries two different credentials (x-api-key and Authorization: Bearer): send one",
+            field="authorization",
+            reason="CONFLICTING_CREDENTIALS",
+        )
+    return sent[0] if sent else None
+
+
+def _credentials(metadata: Sequence[tuple[str, str | bytes]]) -> list[str]:
+    sent = []
     for key, value in metadata:
         text = value.decode() if isinstance(value, bytes) else value
         if key == "x-api-key":
-            return text
-        if key == "authorization" and text[:7].lower() == "bearer ":
-            return text[7:].strip()
-    return None
+            sent.append(text)
+        elif key == "authorization" and text[:7].lower() == "bearer ":
+            sent.append(text[7:].strip())
+    return sent
 
 
 def caller_identity(metadata: Mapping[str, str], peer: str, principal: Principal | None = None) -> str:
@@ -24,9 +40,9 @@ def caller_identity(metadata: Mapping[str, str], peer: str, principal: Principal
     the peer's address."""
     if principal is not None and principal.kind != "anonymous":
         return principal.caller
-    key = api_key_from_metadata(list(metadata.items()))
-    if key is not None:
-        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    keys = _credentials(list(metadata.items()))  # the call was refused already if they differ
+    if keys:
+        return "key:" + hashlib.sha256(keys[0].encode()).hexdigest()[:16]
     forwarded = metadata.get("x-forwarded-for", "").split(",")[0].strip()
     if forwarded:
         return "client:" + forwarded

@@ -28,7 +28,7 @@ from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.resolver import Resolution, Resolver
 from lattice.server.tool_calls import ToolCallAssembler
-from lattice.server.validation import validate_chat_request
+from lattice.server.validation import check_model_expression, validate_chat_request
 
 if TYPE_CHECKING:
     from lattice.server.metering import UsageRecorder
@@ -87,6 +87,8 @@ class ChatStream:
         self._resources = resources
         self._deadline: float | None = None
         self._answer: list[str] | None = None
+        self.started_at = asyncio.get_running_loop().time()
+        """When (`loop.time()`) the backend started on it, once admitted: its duration limit counts from here."""
         self.finish: Finish | None = None
         """Set when the answer is complete."""
         self.failure: str | None = None
@@ -196,6 +198,7 @@ class Gateway:
         return list(self._registry)
 
     def resolve(self, expression: str, request: ChatRequest | None = None) -> Resolution:
+        check_model_expression(expression)
         return self._resolver.resolve(expression, request)
 
     async def open_chat(
@@ -224,7 +227,7 @@ class Gateway:
         metrics.first_token(chat.resolution.model, first_token)
         deadline = None
         if math.isfinite(limits.max_stream_seconds):
-            deadline = asyncio.get_running_loop().time() + limits.max_stream_seconds
+            deadline = chat.started_at + limits.max_stream_seconds  # from the backend's start, prompt included
 
         def closed() -> None:
             release()
@@ -298,8 +301,9 @@ class Gateway:
                 limits = self._generation_limits(resolution.chosen.profile, request)
                 events = resolution.chosen.backend.stream(resolution.chosen.profile, request, limits)
                 resources.push_async_callback(events.aclose)  # closed before the slot is given back
+                started = asyncio.get_running_loop().time()
                 with tracing.within(backend_span):
-                    first = await anext(events)
+                    first = await self._first_event(events, resolution.model, started)
             except FALLBACK_ERRORS as error:
                 backend_span.fail(error)
                 await resources.aclose()
@@ -313,7 +317,9 @@ class Gateway:
                 backend_span.fail(error)
                 await resources.aclose()
                 raise
-            return ChatStream(resolution, first, events, resources, backend_span)
+            chat = ChatStream(resolution, first, events, resources, backend_span)
+            chat.started_at = started
+            return chat
         raise AssertionError("unreachable")
 
     def generation_cap(self, profile: ModelProfile) -> int:
@@ -328,10 +334,32 @@ class Gateway:
             return self._limits
         return dataclasses.replace(self._limits, max_tokens_ceiling=self.generation_cap(profile))
 
+    async def _first_event(
+        self, events: AsyncGenerator[GenerationEvent, None], model: str, started: float
+    ) -> GenerationEvent:
+        """The backend's first event, within the chat's duration limit: processing a long prompt counts
+        as running (closing `events` then stops it, within one prompt chunk on the in-process engines)."""
+        limit = self._request_limits.max_stream_seconds
+        if not math.isfinite(limit):
+            return await anext(events)
+        timeout = asyncio.timeout_at(started + limit)
+        try:
+            async with timeout:
+                return await anext(events)
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            metrics.limit_refused("stream_duration")
+            raise StreamDurationExceeded(
+                f"{model!r} was still processing the prompt when the chat reached the gateway's limit on one "
+                f"chat's duration ({limit:g} s)"
+            ) from None
+
     async def resolve_for(
         self, expression: str, request: ChatRequest | None, principal: Principal | None
     ) -> Resolution:
         """`resolve`, personal runtimes included: those need the caller's account and the store."""
+        check_model_expression(expression)
         if expression.startswith(PERSONAL_PREFIX):
             if self.personal is None:
                 raise ModelNotFound("personal runtimes are not enabled here", metadata={"model": expression})

@@ -16,6 +16,9 @@ from lattice.errors import Unauthenticated
 from lattice.server.principals import Principal, parse_scopes
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
+ACCOUNT_PREFIX = "oauth:"
+"""An OAuth subject's account is `oauth:<sub>`: built-in accounts (the static key's, developer keys'
+`acct_…`) can never be named by a token, whatever its issuer puts in `sub`."""
 
 
 class OAuthVerifier:
@@ -46,5 +49,9 @@ class OAuthVerifier:
             raise Unauthenticated("the access token has expired", reason="ACCESS_TOKEN_EXPIRED") from None
         except jwt.PyJWTError as error:
             raise Unauthenticated(f"the access token is not valid: {error}", reason="ACCESS_TOKEN_INVALID") from None
+        subject = str(claims["sub"])
+        if not subject.strip():
+            # Every such token would share one empty account.
+            raise Unauthenticated("the access token has an empty subject (sub)", reason="ACCESS_TOKEN_INVALID")
         scopes = claims.get("scope") or " ".join(claims.get("scp") or ())
-        return Principal("oauth", str(claims["sub"]), parse_scopes(str(scopes)), credential_id=str(claims["sub"]))
+        return Principal("oauth", ACCOUNT_PREFIX + subject, parse_scopes(str(scopes)), credential_id=subject)

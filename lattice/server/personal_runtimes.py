@@ -14,6 +14,7 @@ from lattice.server.registry import RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.backend import RelayBackend
 from lattice.server.relay.hub import RelayHub, unreachable
+from lattice.server.relay.sealing import check_public_key
 from lattice.server.resolver import Candidate, Resolution, Verdict
 from lattice.server.store.runtimes import Redemption, RuntimeRecords
 from lattice.server.store.schema import PersonalRuntimeRecord
@@ -109,7 +110,13 @@ class PersonalRuntimes:
         return BootstrapGrant(lattice_id, token, expires, command)
 
     async def redeem(self, token: str, public_key: bytes) -> Pairing:
+        check_public_key(public_key)  # before the token is spent
         redemption = await self.records.redeem(token.strip(), public_key)
+        # The old credential is refused from now on (its hash was replaced); whoever holds it, the owner's
+        # old machine or a thief, loses the stream it has open too, and with it the owner's work.
+        lattice_id = redemption.record.lattice_id
+        self._cached.forget(lattice_id)
+        self.hub.close_runtime(lattice_id, _repaired(lattice_id))
         return Pairing(redemption, self.relay_endpoint, self.hub.public_key, round(self.hub.heartbeat_seconds))
 
     async def _record(self, account_id: str, lattice_id: str) -> PersonalRuntimeRecord:
@@ -153,3 +160,10 @@ def _quoted(text: str) -> str:
 
 def _revoked(lattice_id: str) -> PermissionDenied:
     return PermissionDenied(f"personal runtime {lattice_id} is revoked", reason="RUNTIME_REVOKED")
+
+
+def _repaired(lattice_id: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"personal runtime {lattice_id} was paired again: this daemon's credential is no longer valid",
+        reason="RUNTIME_REPAIRED",
+    )

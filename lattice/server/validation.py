@@ -8,6 +8,17 @@ from lattice.server.chat import ChatRequest, Role
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_LENGTH = 256
 MAX_TOP_LOGPROBS = 20
+MAX_MODEL_CHARS = 256
+"""The longest model expression: a priority list of a few model ids. A longer one is refused before it
+can reach an error message or gRPC metadata (a 16 KB name overflowed the metadata limit)."""
+
+
+def check_model_expression(expression: str) -> None:
+    if len(expression) > MAX_MODEL_CHARS:
+        raise InvalidArgument(
+            f"model is {len(expression)} characters long; a model expression has at most {MAX_MODEL_CHARS}",
+            field="model",
+        )
 
 
 def validate_chat_request(request: ChatRequest, *, max_tokens_ceiling: int) -> None:

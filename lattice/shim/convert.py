@@ -55,6 +55,8 @@ def chat_request_to_proto(body: protocol.ChatCompletionRequest) -> chat_pb2.Chat
         request.top_p = body.top_p
     if body.seed is not None:
         request.seed = body.seed
+    if body.priority is not None:
+        request.priority = body.priority
     if isinstance(body.tool_choice, str):
         request.tool_choice.mode = _TOOL_CHOICE_MODES[body.tool_choice]
     elif body.tool_choice is not None:

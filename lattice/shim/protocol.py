@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class _Lenient(BaseModel):
@@ -106,4 +106,7 @@ class ChatCompletionRequest(_Lenient):
     user: str = ""
     logprobs: bool = False
     top_logprobs: Int32 | None = None
+    priority: Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)] | None = Field(
+        default=None, description="Lattice's extension: -10 to 10, as `x-lattice-priority` (the server checks it)."
+    )
     swarm: SwarmOptions | None = None

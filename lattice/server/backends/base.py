@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from lattice.config import ModelProfile
 from lattice.server.chat import ChatRequest, GenerationEvent
+from lattice.server.prompt_budget import PromptBudget
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class GenerationLimits:
     max_tokens_ceiling: int
     """The most tokens to generate; also what a request without `max_tokens` runs to (the gateway lowers
     it to the model's `default_max_tokens` for such a request)."""
+    prompt_budget: PromptBudget | None = None
+    """In-process engines: report prompt throughput into `prompt_budget.rates`, and once a request is
+    tokenized, `check` it and wrap its events in `bounded` (lattice/server/prompt_budget.py)."""
 
 
 class Backend(abc.ABC):

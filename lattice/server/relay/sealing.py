@@ -14,13 +14,29 @@ from typing import TypeVar
 
 import nacl.utils
 from google.protobuf.message import DecodeError, Message
+from nacl.bindings import crypto_scalarmult
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.secret import SecretBox
 
-from lattice.errors import BackendFailed
+from lattice.errors import BackendFailed, InvalidArgument
 
 M = TypeVar("M", bound=Message)
+
+
+def check_public_key(public_key: bytes) -> None:
+    """Refuses what cannot be a daemon's X25519 key: the wrong length, or a low-order point (all zero,
+    the identity, …), with which every key exchange gives the all-zero secret: libsodium refuses to
+    seal to it, so every chat to that runtime would fail."""
+    if len(public_key) != PublicKey.SIZE:
+        raise InvalidArgument("publicKey must be a 32-byte X25519 key (base64 in JSON)", field="public_key")
+    try:
+        crypto_scalarmult(nacl.utils.random(PrivateKey.SIZE), public_key)
+    except RuntimeError:  # libsodium's answer to an all-zero shared secret
+        raise InvalidArgument(
+            "publicKey is a low-order X25519 point, not a key: send the public key of a fresh private key",
+            field="public_key",
+        ) from None
 
 
 def seal(message: Message, recipient: bytes) -> bytes:

@@ -6,12 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from typing import Any
 
 from lattice.config import ModelProfile
 from lattice.errors import BackendUnavailable
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.backends.default_model import default_gguf_path
-from lattice.server.backends.llamacpp.engine import EngineOptions, LlamaCppEngine, engine_error
+from lattice.server.backends.llamacpp.engine import Chunk, EngineOptions, LlamaCppEngine, engine_error
 from lattice.server.backends.llamacpp.gguf_metadata import read_metadata
 from lattice.server.backends.llamacpp.request import chat_body, trim_logprobs
 from lattice.server.backends.llamacpp.tool_emulation import template_supports_tools
@@ -27,6 +28,7 @@ from lattice.server.chat import (
     ToolCallDelta,
     merged,
 )
+from lattice.server.prompt_budget import PromptBudget, PromptQueueTimeout
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +99,8 @@ class LlamaCppBackend(Backend):
         body, emulation = chat_body(request, max_tokens=max_tokens, native_tools=self._native_tools)
         state = StreamState()
         answer: list[str] = []
-        async with aclosing(engine.stream(body)) as chunks:
+        async with aclosing(self._output(engine, body, limits.prompt_budget)) as chunks:
             async for chunk in chunks:
-                if "error" in chunk:
-                    raise engine_error(chunk["error"])
                 delta = state.read_chunk(chunk)
                 deltas = [trim_logprobs(delta, request.top_logprobs)] if delta else []
                 if emulation is not None:
@@ -117,6 +117,44 @@ class LlamaCppBackend(Backend):
             elif text:
                 yield Delta(text)
         yield Finish(reason, state.final_usage(request.estimated_prompt_tokens))
+
+    async def _output(
+        self, engine: LlamaCppEngine, body: dict[str, Any], budget: PromptBudget | None
+    ) -> AsyncGenerator[Chunk, None]:
+        """The answer's chunks. The prompt's progress chunks (one per prompt batch) are read here: the
+        first tells how many tokens the prompt needs processed, which `budget` checks and bounds the wait
+        for the first output by (time behind other requests' prompts counts, as time in the admission
+        queue does); the others measure the model's prompt rate."""
+        first_output = asyncio.timeout(None)  # no output yet: no yield happens while it can expire
+        waited, seen = 0.0, (-1, 0)  # (tokens processed, milliseconds) at the last progress chunk
+        try:
+            async with aclosing(engine.stream(body)) as chunks, first_output:
+                async for chunk in chunks:
+                    if "error" in chunk:
+                        raise engine_error(chunk["error"])
+                    progress = chunk.get("prompt_progress")
+                    if progress is None:
+                        first_output.reschedule(None)
+                        yield chunk
+                    elif budget is not None:
+                        processed, milliseconds = int(progress.get("processed", 0)), int(progress.get("time_ms", 0))
+                        if seen[0] < 0:  # the first: how much of the prompt is to be processed
+                            tokens = int(progress.get("total", 0)) - int(progress.get("cache", 0))
+                            budget.check(self.model_id, tokens)
+                            if (waited := budget.first_event_timeout(self.model_id, tokens) or 0.0) > 0:
+                                first_output.reschedule(asyncio.get_running_loop().time() + waited)
+                        else:  # one more batch of the prompt: the model's measured rate
+                            budget.rates.observe(self.model_id, processed - seen[0], (milliseconds - seen[1]) / 1000)
+                        seen = (processed, milliseconds)
+        except TimeoutError:
+            if not first_output.expired():
+                raise
+            raise PromptQueueTimeout(
+                f"waited {waited:.0f} s for {self.model_id!r} to get through this request's prompt "
+                "(the queue timeout plus its own prompt's time)",
+                retry_after_seconds=budget.queue_timeout_seconds if budget else 1.0,
+                metadata={"model": self.model_id},
+            ) from None
 
     async def _ensure_loaded(self) -> LlamaCppEngine:
         async with self._loading:

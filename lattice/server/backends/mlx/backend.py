@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -96,7 +96,14 @@ class MlxBackend(Backend):
             sampling=request.sampling,
             stop=request.stop,
         )
-        async with aclosing(engine.stream(job)) as events:
+        budget = limits.prompt_budget
+        if budget is not None:
+            engine.rates = budget.rates
+            budget.check(self.model_id, len(prompt_ids))
+        stream: AsyncIterator[GenerationEvent] = engine.stream(job)
+        if budget is not None:
+            stream = budget.bounded(self.model_id, len(prompt_ids), stream)
+        async with aclosing(stream) as events:  # type: ignore[type-var]  # JobStream has aclose too
             async for event in events:
                 yield event
 
@@ -118,7 +125,7 @@ class MlxBackend(Backend):
                 ) from error
             self.loads += 1
             self._tokenizer = tokenizer
-            self._engine = BatchEngine(model, tokenizer, self._worker, self._max_batch)
+            self._engine = BatchEngine(model, tokenizer, self._worker, self._max_batch, model_id=self.model_id)
             self._residency.loaded(self)
             return self._engine
 

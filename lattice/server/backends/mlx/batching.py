@@ -6,6 +6,11 @@ budget and stop strings (mlx_lm's BatchGenerator does the batched forward
 passes; this module feeds it and turns its tokens into text events). The loop
 runs as one worker job while any sequence is active and ends when none is.
 
+Prompts are processed in chunks of at most `PREFILL_CHUNK_TOKENS`, one chunk per step, between the
+other sequences' decode steps: a long prompt slows the batch by one chunk a step instead of stopping
+it until the whole prompt is done, and a caller who leaves during its prompt is removed within one
+chunk. What each chunk took is reported to `rates` (the gateway's prompt budget).
+
 Finished sequences leave their KV cache in an LRU prompt cache; a new request
 starts from the longest cached prefix of its prompt (the system prompt and
 earlier turns of a conversation), so only the new tokens are prefilled.
@@ -27,12 +32,16 @@ from lattice.server.backends.bridge import JobStream, StreamBridge
 from lattice.server.backends.mlx.sampling import make_request_sampler
 from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.chat import Delta, Finish, FinishReason, GenerationEvent, Sampling, Usage
+from lattice.server.prompt_budget import PromptRates
 from lattice.server.stop_strings import StopStringMatcher
 
 log = logging.getLogger(__name__)
 
 CACHE_KEY = "model"
 """One engine serves one model, so its prompt cache needs no per-model key."""
+PREFILL_CHUNK_TOKENS = 128
+"""Prompt tokens one sequence prefills per step. mlx_lm's default, 2,048, takes minutes on a busy
+2-core CPU (prompts ran at 10 to 15 tokens/s there), all of it a stall for every other sequence."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +75,22 @@ class _Sequence:
 
 class BatchEngine:
     def __init__(
-        self, model: Any, tokenizer: Any, worker: MlxWorker, max_batch: int, prompt_cache_entries: int = 16
+        self,
+        model: Any,
+        tokenizer: Any,
+        worker: MlxWorker,
+        max_batch: int,
+        prompt_cache_entries: int = 16,
+        *,
+        model_id: str = "",
+        prefill_chunk_tokens: int = PREFILL_CHUNK_TOKENS,
     ) -> None:
+        self.model_id = model_id
+        self.rates: PromptRates | None = None
+        """Where each step's prompt throughput is reported, when set."""
+        self._prefill_chunk = prefill_chunk_tokens
+        self.prefilled_tokens = 0
+        """Prompt tokens processed so far (for tests and metrics)."""
         self._model = model
         self._tokenizer = tokenizer
         self._worker = worker
@@ -99,6 +122,7 @@ class BatchEngine:
                 stop_tokens=[[token] for token in self._eos],
                 completion_batch_size=self._max_batch,
                 prefill_batch_size=self._max_batch,
+                prefill_step_size=self._prefill_chunk,
             )
             try:
                 while self._step(generator, active):
@@ -138,7 +162,12 @@ class BatchEngine:
                     self._looping = False
                     return False
             return True
-        _, responses = generator.next()
+        with generator.stats() as stats:
+            _, responses = generator.next()
+        if stats.prompt_tokens:
+            self.prefilled_tokens += stats.prompt_tokens
+            if self.rates is not None:
+                self.rates.observe(self.model_id, stats.prompt_tokens, stats.prompt_time)
         still_held = []  # ended here (a stop string) while the generator would go on
         for response in responses:
             answering = active.get(response.uid)
