@@ -79,9 +79,10 @@ async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="lattice-bench-") as tmp, running([]) as processes:
         log_dir = pathlib.Path(tmp)
         model_dir = smollm2_mlx_dir()  # converts the GGUF once, into build/test-home
-        # Defaults, except the queue timeout (30 s), raised so that streams which queue on a slow CPU (more
-        # streams than `mlx_max_batch`, or a Lattice without batching) are measured rather than refused.
-        gateway = start_gateway(log_dir, LATTICE_QUEUE_TIMEOUT_SECONDS="900")
+        # Defaults, except the engine (MLX: llama.cpp is the default off Apple Silicon) and the queue timeout
+        # (30 s), raised so that streams which queue on a slow CPU (more streams than `mlx_max_batch`, or a
+        # Lattice without batching) are measured rather than refused.
+        gateway = start_gateway(log_dir, LATTICE_ENGINE="mlx", LATTICE_QUEUE_TIMEOUT_SECONDS="900")
         processes.append(Process("lattice", gateway.process, gateway.log_path))
         # The BLAS `lattice serve` preloads (OpenBLAS when installed), so that both run the same matrix code.
         reference = start_mlx_lm_server(log_dir, preload=blas_library("auto"))
