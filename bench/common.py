@@ -110,7 +110,8 @@ def machine(extra_versions: dict[str, str | None] | None = None) -> dict[str, An
         platform.platform(),
     )
     versions = {
-        name: _version(name) for name in ("lattice-gateway", "grpcio", "httpx", "uvicorn", "fastapi", "mlx", "mlx-lm")
+        name: _version(name)
+        for name in ("lattice-gateway", "grpcio", "httpx", "uvicorn", "fastapi", "mlx", "mlx-lm", "xllamacpp")
     }
     versions.update(extra_versions or {})
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
