@@ -13,8 +13,8 @@ from lattice.config import ModelProfile
 from lattice.errors import BackendUnavailable
 from lattice.server.backends.base import GenerationLimits
 from lattice.server.backends.mlx.backend import MlxBackend
-from lattice.server.backends.residency import Residency
 from lattice.server.backends.mlx.worker import MlxWorker
+from lattice.server.backends.residency import Residency
 from lattice.server.chat import ChatRequest, Delta, Message, Role, Sampling, TextPart
 from tests.gateway_process import TEST_HOME
 
