@@ -9,10 +9,10 @@ Lattice converts it to, as bench/mlx_throughput does). Side by side in one run, 
 
   lattice-grpc   `lattice serve` on llama.cpp (the default engine off Apple Silicon), gRPC StreamChat
   lattice-shim   the same gateway through its REST shim: streamed /v1/chat/completions
-  xllamacpp      `xllamacpp.Server` called directly in this benchmark's own process, from one thread per
-                 stream, with the n_threads / n_parallel / n_batch / n_ctx Lattice gives its default model
-                 (read from Lattice's settings and engine choice, so both run the same engine the same way):
-                 the floor nothing built on it can beat
+  xllamacpp      `xllamacpp.Server` called directly, in a process of its own (bench/llamacpp_direct.py) that
+                 times each stream itself, one thread per stream, with the n_threads / n_parallel / n_batch /
+                 n_ctx Lattice gives its default model (read from Lattice's settings and engine choice, so
+                 both run the same engine the same way): the floor nothing built on it can beat
   lattice-mlx    `lattice serve` with LATTICE_ENGINE=mlx, gRPC StreamChat
   mlx_lm.server  streamed /v1/chat/completions
 
@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import json
 import os
 import pathlib
 import tempfile
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 from unittest import mock
@@ -64,6 +65,7 @@ from bench.common import (
     measure,
     pin,
     prompts_needed,
+    python,
     running,
     stream_records,
     streams_table,
@@ -76,7 +78,9 @@ from lattice.server.backends.default_model import default_gguf_path
 from lattice.server.backends.engines import LocalModels
 from lattice.server.backends.llamacpp.backend import LlamaCppBackend
 from lattice.server.backends.llamacpp.engine import EngineOptions
+from lattice.server.backends.llamacpp.request import chat_body
 from lattice.server.backends.mlx.worker import MlxWorker
+from lattice.server.chat import ChatRequest, Message, Role, Sampling, TextPart
 from tests.gateway_process import lattice_env, start_gateway
 from tests.upstream_servers import smollm2_mlx_dir, start_mlx_lm_server
 
@@ -98,58 +102,83 @@ def lattice_engine_options(**env: str) -> EngineOptions:
     return backend._options  # what the engine is loaded with
 
 
+def engine_body(text: str, max_tokens: int) -> dict[str, Any]:
+    """What Lattice's llama.cpp engine hands `handle_chat_completions` for this greedy chat (its own translation):
+    the direct target asks the engine for exactly the same work."""
+    message = Message(role=Role.USER, content=(TextPart(text),))
+    request = ChatRequest(model="", messages=(message,), max_tokens=max_tokens, sampling=Sampling(temperature=0))
+    body, _ = chat_body(request, max_tokens=max_tokens, native_tools=False)
+    return body
+
+
 class DirectXllamacpp:
-    """`xllamacpp.Server` in this process: each stream blocks a thread of its own in `handle_chat_completions`,
-    the chunk callback only reads the clock (no event loop in the way)."""
+    """`xllamacpp.Server` in a process of its own (bench/llamacpp_direct.py), called with no gateway in the way;
+    it times each stream itself, from the call to the chunk callbacks."""
 
     name = "xllamacpp"
 
-    def __init__(self, gguf: pathlib.Path, options: EngineOptions, streams: int) -> None:
-        import xllamacpp
+    def __init__(self, process: asyncio.subprocess.Process, limit: float) -> None:
+        self.process = process
+        self._limit = limit
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._reader = asyncio.create_task(self._read())
 
-        params = xllamacpp.CommonParams()  # as LlamaCppEngine.load sets them
-        params.model.path = str(gguf)
-        params.n_parallel = options.parallel
-        params.n_ctx = options.context_tokens
-        params.kv_unified = True
-        params.n_batch = params.n_ubatch = options.batch_tokens
-        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = options.threads
-        params.warmup = False
-        params.verbosity = -1
-        self._server = xllamacpp.Server(params)
-        self._threads = ThreadPoolExecutor(max_workers=streams, thread_name_prefix="bench-xllamacpp")
+    @classmethod
+    async def start(
+        cls, gguf: pathlib.Path, options: EngineOptions, streams: int, log_dir: pathlib.Path, limit: float
+    ) -> DirectXllamacpp:
+        config = {"gguf": str(gguf), **asdict(options), "streams": streams}
+        process = await asyncio.create_subprocess_exec(
+            python(),
+            "-m",
+            "bench.llamacpp_direct",
+            json.dumps(config),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=(log_dir / "xllamacpp.log").open("wb"),
+            env=lattice_env(),
+            cwd=REPO,
+        )
+        assert process.stdout is not None
+        ready = await asyncio.wait_for(process.stdout.readline(), timeout=120)
+        if ready.strip() != b"ready":
+            raise RuntimeError(f"bench.llamacpp_direct did not start: {(log_dir / 'xllamacpp.log').read_text()}")
+        return cls(process, limit)
 
-    def _generate(self, text: str, max_tokens: int) -> tuple[float, float, float, int, int]:
-        body = {
-            "messages": [{"role": "user", "content": text}],
-            "max_tokens": max_tokens,
-            "temperature": 0,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        first = 0.0
-        usage: dict[str, Any] = {}
-
-        def on_chunk(chunk: dict[str, Any]) -> bool:
-            nonlocal first, usage
-            if not first and any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
-                first = time.monotonic()
-            usage = chunk.get("usage") or usage
-            return False
-
-        start = time.monotonic()
-        result = self._server.handle_chat_completions(body, on_chunk)
-        last = time.monotonic()
-        if isinstance(result, dict) and "error" in result:
-            raise RuntimeError(f"xllamacpp: {result['error']}")
-        return start, first or last, last, int(usage.get("completion_tokens", 0)), int(usage.get("prompt_tokens", 0))
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            answer = json.loads(line)
+            future = self._waiting.pop(answer["id"], None)
+            if future is not None and not future.done():
+                future.set_result(answer)
+        for future in self._waiting.values():
+            future.set_exception(RuntimeError("bench.llamacpp_direct exited"))
 
     async def generate(self, text: str, max_tokens: int) -> tuple[float, float, float, int, int]:
-        return await asyncio.get_running_loop().run_in_executor(self._threads, self._generate, text, max_tokens)
+        assert self.process.stdin is not None
+        ident = next(_ids)
+        future = self._waiting[ident] = asyncio.get_running_loop().create_future()
+        body = engine_body(text, max_tokens)
+        self.process.stdin.write(json.dumps({"id": ident, "body": body}).encode() + b"\n")
+        await self.process.stdin.drain()
+        answer = await asyncio.wait_for(future, timeout=self._limit)
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["start"], answer["first"], answer["last"], answer["tokens"], answer["prompt_tokens"]
 
     async def aclose(self) -> None:
-        self._threads.shutdown(wait=True)
-        self._server = None
+        if self.process.stdin is not None:
+            self.process.stdin.close()  # its end of input: it finishes and exits
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout=30)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        self._reader.cancel()
+
+
+_ids = itertools.count()
 
 
 def goals(rows: ByServer) -> list[dict[str, Any]]:
@@ -222,6 +251,7 @@ async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="lattice-bench-") as tmp, running([]) as processes:
         log_dir = pathlib.Path(tmp)
         servers: list[Server] = []
+        direct: DirectXllamacpp | None = None
         default_gateway = None
         if {"lattice-grpc", "lattice-shim"} & set(args.targets) or options.threads in args.threads:
             default_gateway = start_gateway(log_dir, LATTICE_QUEUE_TIMEOUT_SECONDS=QUEUE_TIMEOUT, **engine_env)
@@ -233,7 +263,8 @@ async def run(args: argparse.Namespace) -> int:
                 shim_url = f"{default_gateway.http_url}/v1"
                 servers.append(OpenAIServer("lattice-shim", shim_url, DEFAULT_MODEL_ID, args.timeout))
             elif name == "xllamacpp":
-                servers.append(DirectXllamacpp(gguf, options, max(args.streams)))
+                direct = await DirectXllamacpp.start(gguf, options, max(args.streams), log_dir, args.timeout)
+                servers.append(direct)
             elif name == "lattice-mlx":
                 mlx_gateway = start_gateway(log_dir, LATTICE_ENGINE="mlx", LATTICE_QUEUE_TIMEOUT_SECONDS=QUEUE_TIMEOUT)
                 processes.append(Process("lattice-mlx", mlx_gateway.process, mlx_gateway.log_path))
@@ -260,6 +291,8 @@ async def run(args: argparse.Namespace) -> int:
         if args.pin:
             for process in processes:
                 pin(process.process.pid, args.pin)
+            if direct is not None:
+                pin(direct.process.pid, args.pin)
             pin(os.getpid(), args.pin)
         info = machine()
         info["model"] = str(gguf.relative_to(REPO) if gguf.is_relative_to(REPO) else gguf)
