@@ -86,9 +86,10 @@ $(BENCH_VENVS)/%/.installed: bench/requirements-%.txt
 	$(BENCH_VENVS)/$*/bin/pip install --quiet -r $<
 	touch $@
 
-bench: $(BENCH_STAMP) $(BENCH_VENVS)/litellm/.installed $(BENCH_VENVS)/local-lattice/.installed  ## benchmarks: gateway overhead (vs LiteLLM, Local Lattice), MLX throughput (vs mlx_lm.server), relay (vs long polling), admission under overload
+bench: $(BENCH_STAMP) $(BENCH_VENVS)/litellm/.installed $(BENCH_VENVS)/local-lattice/.installed  ## benchmarks: gateway overhead (vs LiteLLM, Local Lattice), MLX throughput (vs mlx_lm.server), llama.cpp throughput (vs xllamacpp direct, MLX), relay (vs long polling), admission under overload
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.gateway_overhead
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.mlx_throughput
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.llamacpp_throughput
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.admission_overload
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.relay
 

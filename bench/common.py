@@ -1,8 +1,11 @@
-"""What both benchmarks share: percentiles, tables, the machine description, results files, processes."""
+"""What the benchmarks share: percentiles, tables, the machine description, results files, processes, and the
+throughput benchmarks' streamed generations (prompts, targets, N concurrent streams measured on each)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import datetime
 import importlib.metadata
 import json
@@ -16,9 +19,12 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import grpc
 import httpx
+
+from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 
 BENCH = pathlib.Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -104,7 +110,8 @@ def machine(extra_versions: dict[str, str | None] | None = None) -> dict[str, An
         platform.platform(),
     )
     versions = {
-        name: _version(name) for name in ("lattice-gateway", "grpcio", "httpx", "uvicorn", "fastapi", "mlx", "mlx-lm")
+        name: _version(name)
+        for name in ("lattice-gateway", "grpcio", "httpx", "uvicorn", "fastapi", "mlx", "mlx-lm", "xllamacpp")
     }
     versions.update(extra_versions or {})
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -253,3 +260,312 @@ def pin(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(thread), cpus)
     for child in _children(pid):
         pin(child, cpus)
+
+
+# The throughput benchmarks' streams: prompts, targets, and measuring N concurrent streams on each.
+
+TOPICS = (
+    "the history of the Roman Empire",
+    "how volcanoes form",
+    "the life cycle of a star",
+    "why the sky is blue",
+    "how bread is made",
+    "the water cycle",
+    "how airplanes fly",
+    "the invention of the printing press",
+    "how bees make honey",
+    "the causes of the seasons",
+    "how a computer works",
+    "the history of chess",
+    "how rainbows form",
+    "the migration of birds",
+    "how the heart pumps blood",
+    "the building of the pyramids",
+    "how glaciers move",
+    "the discovery of penicillin",
+    "how tides work",
+    "the history of the bicycle",
+)
+
+
+OPENERS = (
+    "Write a long, detailed essay about",
+    "Explain in depth",
+    "Give a thorough account of",
+    "Describe step by step",
+    "Write a lecture for students on",
+    "Tell the full story of",
+)
+
+
+def prompt(index: int) -> str:
+    """A distinct prompt for each index up to len(OPENERS) * len(TOPICS)."""
+    opener = OPENERS[(index // len(TOPICS)) % len(OPENERS)]
+    return f"{opener} {TOPICS[index % len(TOPICS)]}."
+
+
+@dataclass
+class Stream:
+    server: str
+    streams: int
+    repetition: int
+    prompt: str
+    start: float
+    first: float
+    last: float
+    tokens: int
+    prompt_tokens: int = 0
+    error: str | None = None
+
+    @property
+    def ttft_ms(self) -> float:
+        return (self.first - self.start) * 1000
+
+    @property
+    def decode_tps(self) -> float:
+        span = self.last - self.first
+        return (self.tokens - 1) / span if self.tokens > 1 and span > 0 else float("nan")
+
+
+class Server(Protocol):
+    name: str
+
+    async def generate(self, text: str, max_tokens: int) -> tuple[float, float, float, int, int]:
+        """One streamed greedy generation: (start, first token, last byte) as time.monotonic(), completion
+        tokens, prompt tokens (as the server counted them, chat template included)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class LatticeServer:
+    """Lattice's gRPC StreamChat on its default model."""
+
+    def __init__(self, address: str, limit: float, name: str = "lattice-grpc") -> None:
+        self.name = name
+        self._channel = grpc.aio.insecure_channel(address)
+        self._stub = chat_pb2_grpc.ChatServiceStub(self._channel)
+        self._limit = limit
+
+    async def generate(self, text: str, max_tokens: int) -> tuple[float, float, float, int, int]:
+        message = common_pb2.Message(role=common_pb2.ROLE_USER, content=[common_pb2.ContentPart(text=text)])
+        request = chat_pb2.ChatRequest(model="", messages=[message], max_tokens=max_tokens, temperature=0)
+        start = time.monotonic()
+        first = 0.0
+        tokens = prompt_tokens = 0
+        async for reply in self._stub.StreamChat(request, timeout=self._limit):
+            if reply.HasField("delta") and reply.delta.content and not first:
+                first = time.monotonic()
+            elif reply.HasField("done"):
+                tokens = reply.done.usage.completion_tokens
+                prompt_tokens = reply.done.usage.prompt_tokens
+        last = time.monotonic()
+        return start, first or last, last, tokens, prompt_tokens
+
+    async def aclose(self) -> None:
+        await self._channel.close()
+
+
+class OpenAIServer:
+    """Streamed /chat/completions of an OpenAI-compatible server (`mlx_lm.server`, Lattice's REST shim)."""
+
+    def __init__(self, name: str, base_url: str, model: str, limit: float) -> None:
+        self.name = name
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=limit)
+        self._model = model
+
+    async def generate(self, text: str, max_tokens: int) -> tuple[float, float, float, int, int]:
+        body = {
+            "model": self._model,
+            "messages": [{"role": "user", "content": text}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        start = time.monotonic()
+        first = 0.0
+        tokens = prompt_tokens = 0
+        chunks = 0
+        async with self._client.stream("POST", "/chat/completions", json=body) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if not line.startswith("data:") or line.endswith("[DONE]"):
+                    continue
+                event = json.loads(line[5:])
+                if event.get("usage"):
+                    tokens = int(event["usage"]["completion_tokens"])
+                    prompt_tokens = int(event["usage"]["prompt_tokens"])
+                for choice in event.get("choices") or []:
+                    if (choice.get("delta") or {}).get("content"):
+                        chunks += 1
+                        if not first:
+                            first = time.monotonic()
+        last = time.monotonic()
+        return start, first or last, last, tokens or chunks, prompt_tokens
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+async def one_stream(server: Server, streams: int, repetition: int, text: str, max_tokens: int) -> Stream:
+    try:
+        start, first, last, tokens, prompt_tokens = await server.generate(text, max_tokens)
+    except Exception as error:
+        now = time.monotonic()
+        failure = f"{type(error).__name__}: {error}"
+        return Stream(server.name, streams, repetition, text, now, now, now, 0, error=failure)
+    return Stream(server.name, streams, repetition, text, start, first, last, tokens, prompt_tokens)
+
+
+async def run_concurrent(
+    server: Server, streams: int, max_tokens: int, first_prompt: int, repetition: int
+) -> tuple[list[Stream], float]:
+    """N concurrent streams on one server; returns them and the wall time."""
+    began = time.monotonic()
+    texts = [prompt(first_prompt + i) for i in range(streams)]
+    results = await asyncio.gather(*(one_stream(server, streams, repetition, t, max_tokens) for t in texts))
+    return list(results), time.monotonic() - began
+
+
+async def run_single(
+    servers: list[Server], single: int, max_tokens: int, first_prompt: int, repetition: int
+) -> dict[str, tuple[list[Stream], float]]:
+    """`single` requests per server one at a time, the servers taking turns request by request (the same
+    prompt for each in its turn); per server, its streams and the sum of their times (its wall time)."""
+    streams: dict[str, list[Stream]] = {s.name: [] for s in servers}
+    walls = dict.fromkeys(streams, 0.0)
+    for i in range(single):
+        text = prompt(first_prompt + i)
+        for server in servers if (repetition + i) % 2 == 0 else list(reversed(servers)):
+            began = time.monotonic()
+            streams[server.name].append(await one_stream(server, 1, repetition, text, max_tokens))
+            walls[server.name] += time.monotonic() - began
+    return {name: (streams[name], walls[name]) for name in streams}
+
+
+@dataclass
+class Level:
+    server: str
+    streams: int
+    repetition: int
+    requests: int
+    errors: int
+    tokens: int
+    wall_s: float
+    aggregate_tps: float
+    decode_tps_p50: float
+    ttft_p50_ms: float
+    ttft_max_ms: float
+    prompt_tokens_p50: float
+
+
+def prompts_needed(levels: Sequence[int], single: int, repeats: int) -> int:
+    """How many distinct prompts `measure` uses."""
+    return repeats * sum(single if n == 1 else n for n in levels)
+
+
+async def measure(
+    servers: list[Server], levels: Sequence[int], single: int, max_tokens: int, repeats: int, first_prompt: int = 0
+) -> tuple[list[Level], list[Stream]]:
+    """Every level `repeats` times on every server. Prompts `first_prompt` onwards, none seen twice by a server
+    (a later call on the same servers starts after `prompts_needed` of this one)."""
+    summary: list[Level] = []
+    streams: list[Stream] = []
+    per_repetition = sum(single if n == 1 else n for n in levels)
+    for repetition in range(repeats):
+        next_prompt = first_prompt + repetition * per_repetition
+        for n in levels:
+            count = single if n == 1 else n
+            order = servers if repetition % 2 == 0 else list(reversed(servers))
+            # The same prompts for both servers; new ones for each level and repetition.
+            singles = await run_single(servers, single, max_tokens, next_prompt, repetition) if n == 1 else {}
+            for server in order:
+                if n == 1:
+                    results, wall = singles[server.name]
+                else:
+                    results, wall = await run_concurrent(server, n, max_tokens, next_prompt, repetition)
+                ok = [r for r in results if r.error is None]
+                tokens = sum(r.tokens for r in ok)
+                level = Level(
+                    server=server.name,
+                    streams=n,
+                    repetition=repetition,
+                    requests=len(results),
+                    errors=len(results) - len(ok),
+                    tokens=tokens,
+                    wall_s=wall,
+                    aggregate_tps=tokens / wall if wall > 0 else float("nan"),
+                    decode_tps_p50=median([r.decode_tps for r in ok]),
+                    ttft_p50_ms=median([r.ttft_ms for r in ok]),
+                    ttft_max_ms=max((r.ttft_ms for r in ok), default=float("nan")),
+                    prompt_tokens_p50=median([float(r.prompt_tokens) for r in ok]),
+                )
+                summary.append(level)
+                streams += results
+                errors = "; ".join(sorted({r.error for r in results if r.error}))[:200]
+                print(
+                    f"  rep {repetition + 1}/{repeats} {n} stream(s) {server.name:<24} aggregate"
+                    f" {fmt(level.aggregate_tps, 1):>6} tok/s  decode {fmt(level.decode_tps_p50, 1):>5} tok/s"
+                    f"  TTFT p50 {fmt(level.ttft_p50_ms, 0):>6} ms  tokens {tokens}  wall {wall:.1f} s"
+                    f"  load {load_average()}" + (f"  errors: {errors}" if errors else ""),
+                    flush=True,
+                )
+            next_prompt += count
+    return summary, streams
+
+
+ByServer = dict[str, dict[str, dict[str, float]]]
+"""server name -> concurrency (as a string) -> figure -> value."""
+
+
+def by_server(levels: list[Level], names: Sequence[str], counts: Sequence[int]) -> ByServer:
+    """Per server and concurrency, the medians over the repetitions."""
+    table_rows: ByServer = {}
+    for name in names:
+        table_rows[name] = {}
+        for n in counts:
+            mine = [lv for lv in levels if lv.server == name and lv.streams == n]
+            table_rows[name][str(n)] = {
+                "aggregate_tps": median([lv.aggregate_tps for lv in mine]),
+                "decode_tps_p50": median([lv.decode_tps_p50 for lv in mine]),
+                "ttft_p50_ms": median([lv.ttft_p50_ms for lv in mine]),
+                "ttft_max_ms": median([lv.ttft_max_ms for lv in mine]),
+                "prompt_tokens_p50": median([lv.prompt_tokens_p50 for lv in mine]),
+                "errors": sum(lv.errors for lv in mine),
+                "requests": sum(lv.requests for lv in mine),
+            }
+    return table_rows
+
+
+def streams_table(rows_by_server: ByServer) -> str:
+    headers = [
+        "server",
+        "streams",
+        "aggregate tok/s",
+        "decode tok/s/stream",
+        "TTFT p50 ms",
+        "TTFT max ms",
+        "prompt tokens",
+        "errors",
+    ]
+    rows = [
+        [
+            name,
+            n,
+            fmt(s["aggregate_tps"], 1),
+            fmt(s["decode_tps_p50"], 1),
+            fmt(s["ttft_p50_ms"], 0),
+            fmt(s["ttft_max_ms"], 0),
+            fmt(s["prompt_tokens_p50"], 0),
+            f"{s['errors']:.0f}/{s['requests']:.0f}",
+        ]
+        for name, by_n in rows_by_server.items()
+        for n, s in by_n.items()
+    ]
+    return table(headers, rows)
+
+
+def stream_records(streams: list[Stream]) -> list[dict[str, Any]]:
+    """The streams as a results file keeps them."""
+    return [{**dataclasses.asdict(s), "ttft_ms": s.ttft_ms, "decode_tps": s.decode_tps} for s in streams]
