@@ -3,7 +3,7 @@
     python -m bench.llamacpp_direct '{"gguf": "...", "threads": 2, "parallel": 8, "context_tokens": 16384,
                                       "batch_tokens": 256, "streams": 8}'
 
-Loads the GGUF with those options (as `LlamaCppEngine.load` sets them), prints `ready`, then reads one
+Loads the GGUF with those options (`server_params`, as `LlamaCppEngine.load` does), prints `ready`, then reads one
 request a line from stdin (`{"id", "body"}`, the OpenAI JSON of a streamed chat completion) and runs each on
 a thread of its own, blocked in `handle_chat_completions` with a chunk callback that only reads the clock.
 Each answer is one JSON line on stdout: `{"id", "start", "first", "last", "tokens", "prompt_tokens"}` (times
@@ -14,6 +14,7 @@ Ends at the end of stdin.
 from __future__ import annotations
 
 import json
+import pathlib
 import sys
 import threading
 import time
@@ -24,16 +25,15 @@ from typing import Any
 def load(options: dict[str, Any]) -> Any:
     import xllamacpp
 
-    params = xllamacpp.CommonParams()
-    params.model.path = options["gguf"]
-    params.n_parallel = options["parallel"]
-    params.n_ctx = options["context_tokens"]
-    params.kv_unified = True
-    params.n_batch = params.n_ubatch = options["batch_tokens"]
-    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = options["threads"]
-    params.warmup = False
-    params.verbosity = -1
-    return xllamacpp.Server(params)
+    from lattice.server.backends.llamacpp.engine import EngineOptions, server_params
+
+    engine = EngineOptions(
+        threads=options["threads"],
+        parallel=options["parallel"],
+        context_tokens=options["context_tokens"],
+        batch_tokens=options["batch_tokens"],
+    )
+    return xllamacpp.Server(server_params(pathlib.Path(options["gguf"]), engine))
 
 
 def generate(server: Any, body: dict[str, Any]) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def lattice_engine_options(**env: str) -> EngineOptions:
     backend = local.backend(profile)
     if not isinstance(backend, LlamaCppBackend):
         raise RuntimeError(f"the default model runs on {profile.backend}, not llama.cpp, here")
-    return backend._options  # what the engine is loaded with
+    return backend.options
 
 
 def engine_body(text: str, max_tokens: int) -> dict[str, Any]:

@@ -236,8 +236,8 @@ class Settings(BaseSettings):
     llamacpp_threads: int = Field(
         default=0,
         ge=0,
-        description="CPU threads of each llama.cpp model; 0 means every physical core (half of them when an MLX "
-        "model is configured too, so the engines never oversubscribe the cores).",
+        description="CPU threads of each llama.cpp model; 0 means every physical core but one, for the gateway itself "
+        "(half of those when an MLX model is configured too, so the engines never oversubscribe the cores).",
     )
     llamacpp_parallel: int = Field(
         default=8, gt=0, description="Sequences one llama.cpp model decodes together (continuous batching)."

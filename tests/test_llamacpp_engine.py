@@ -22,6 +22,7 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolPara
 from lattice.config import Settings
 from lattice.server.backends.default_model import default_gguf_path
 from lattice.server.backends.llamacpp.cpu import default_threads
+from lattice.server.backends.llamacpp.engine import EngineOptions, server_params
 from tests.gateway_process import GatewayProcess, start_gateway
 
 pytestmark = pytest.mark.slow
@@ -64,14 +65,13 @@ def direct() -> Any:
     import xllamacpp
 
     settings = Settings()
-    params = xllamacpp.CommonParams()
-    params.model.path = str(default_gguf_path())
-    params.n_ctx = 2 * 8192
-    params.kv_unified = True
-    params.n_parallel = settings.llamacpp_parallel
-    params.n_batch = params.n_ubatch = settings.llamacpp_batch_tokens
-    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = default_threads(mlx_also_runs=False)
-    params.verbosity = -1
+    options = EngineOptions(
+        threads=default_threads(mlx_also_runs=False),
+        parallel=settings.llamacpp_parallel,
+        context_tokens=2 * 8192,
+        batch_tokens=settings.llamacpp_batch_tokens,
+    )
+    params = server_params(default_gguf_path(), options)
     return xllamacpp.Server(params)
 
 

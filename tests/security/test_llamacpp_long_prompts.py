@@ -18,7 +18,12 @@ from lattice.server.backends.llamacpp.engine import EngineOptions, LlamaCppEngin
 pytestmark = pytest.mark.slow
 
 BATCH_TOKENS = 256
-LONG = {"messages": [{"role": "user", "content": "x " * 4000}], "max_tokens": 1, "stream": True, "return_progress": True}
+LONG = {
+    "messages": [{"role": "user", "content": "x " * 4000}],
+    "max_tokens": 1,
+    "stream": True,
+    "return_progress": True,
+}
 SHORT = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0, "stream": True}
 
 

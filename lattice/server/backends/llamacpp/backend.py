@@ -54,6 +54,11 @@ class LlamaCppBackend(Backend):
         return self._profile.id
 
     @property
+    def options(self) -> EngineOptions:
+        """What the model's engine is loaded with."""
+        return self._options
+
+    @property
     def pinned(self) -> bool:
         return self._pinned
 

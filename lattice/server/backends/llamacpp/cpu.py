@@ -20,7 +20,10 @@ def physical_cores() -> int:
 
 
 def default_threads(*, mlx_also_runs: bool) -> int:
-    """Every physical core; half of them when an MLX model shares the process, so the two engines'
-    thread pools never ask for more cores than there are."""
-    cores = physical_cores()
-    return max(1, cores // 2) if mlx_also_runs else cores
+    """Every physical core but one, which the gateway's own event loop (and the shim) needs while tokens
+    stream; half of those when an MLX model shares the process, so the two engines' thread pools never
+    ask for more cores than there are. llama.cpp's threads spin while they wait for each other, so one
+    busy core among them stalls them all: on a 2-core VM with one other busy process, 2 threads decoded
+    ~40 tok/s against 1 thread's ~130 (bench/README.md)."""
+    spare = max(1, physical_cores() - 1)
+    return max(1, spare // 2) if mlx_also_runs else spare

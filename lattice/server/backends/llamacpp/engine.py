@@ -45,16 +45,7 @@ class LlamaCppEngine:
         """Blocks while the weights load (well under a second for the default model)."""
         import xllamacpp  # imported here: the MLX-only install must not need it
 
-        params = xllamacpp.CommonParams()
-        params.model.path = str(gguf)
-        params.n_parallel = options.parallel
-        params.n_ctx = options.context_tokens
-        params.kv_unified = True
-        params.n_batch = params.n_ubatch = options.batch_tokens
-        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = options.threads
-        params.warmup = False
-        params.verbosity = -1  # llama.cpp's own per-request lines; the gateway logs each request itself
-        return cls(xllamacpp.Server(params), options)
+        return cls(xllamacpp.Server(server_params(gguf, options)), options)
 
     def stream(self, body: dict[str, Any]) -> JobStream[Chunk]:
         """Starts a streamed chat completion; iterate for its chunks, `aclose()` to stop it."""
@@ -86,6 +77,22 @@ class LlamaCppEngine:
         """Waits for running requests (callers close theirs first), then frees the model."""
         self._threads.shutdown(wait=True)
         self._server = None
+
+
+def server_params(gguf: pathlib.Path, options: EngineOptions) -> Any:
+    """The `xllamacpp.CommonParams` a model is loaded with (also what the benchmark's direct floor uses)."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(gguf)
+    params.n_parallel = options.parallel
+    params.n_ctx = options.context_tokens
+    params.kv_unified = True  # each running request may use the whole cache, up to its context window
+    params.n_batch = params.n_ubatch = options.batch_tokens
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = options.threads
+    params.warmup = False
+    params.verbosity = -1  # llama.cpp's own per-request lines; the gateway logs each request itself
+    return params
 
 
 def engine_error(error: Any) -> LatticeError:
