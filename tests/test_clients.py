@@ -57,7 +57,7 @@ def test_python_betterproto_example(gateway: GatewayProcess, request: pytest.Fix
     # grpclib over HTTP/2, straight to the gateway and through Envoy's gRPC passthrough.
     target = gateway.grpc_target if through == "gateway" else request.getfixturevalue("envoy").grpc_target
     output = run([sys.executable, str(REPO / "clients" / "python" / "example.py"), "--target", target, QUESTION])
-    assert f"resolved '' to {MODEL} (backend mlx)" in output
+    assert f"resolved '' to {MODEL} (backend llamacpp)" in output
     assert "Paris" in output
     assert f"[{MODEL}, STOP," in output
 
@@ -78,6 +78,6 @@ def test_typescript_example_over_grpc_web_through_envoy(typescript_build: None, 
 
 def test_go_example(go_example: str, gateway: GatewayProcess) -> None:
     output = run([go_example, "-target", gateway.grpc_target, QUESTION])
-    assert f'resolved "" to {MODEL} (backend mlx)' in output
+    assert f'resolved "" to {MODEL} (backend llamacpp)' in output
     assert "Paris" in output
     assert f"[{MODEL}, FINISH_REASON_STOP," in output

@@ -195,8 +195,7 @@ def test_resolve_through_grpcurl_shows_candidates_and_reasons(proxying_gateway: 
     request = {
         "model": f"role:chat,{PROXIED}",
         "request": {
-            "messages": [{"role": "ROLE_USER", "content": [{"text": "hi"}]}],
-            "tools": [{"function": {"name": "f"}}],
+            "messages": [{"role": "ROLE_USER", "content": [{"imageUrl": {"url": "data:image/png;base64,AA=="}}]}],
         },
     }
     grpcurl = str(pathlib.Path(sys.executable).parent / "grpcurl")
@@ -213,10 +212,10 @@ def test_resolve_through_grpcurl_shows_candidates_and_reasons(proxying_gateway: 
         text=True,
         timeout=60,
     )
-    assert done.returncode != 0  # nothing here can use tools: refused, with every candidate's reason
+    assert done.returncode != 0  # nothing here can see images: refused, with every candidate's reason
     assert "FailedPrecondition" in done.stderr
-    assert f"{LOCAL}: lacks tools" in done.stderr
-    assert f"{PROXIED}: lacks tools" in done.stderr
+    assert f"{LOCAL}: lacks vision" in done.stderr
+    assert f"{PROXIED}: lacks vision" in done.stderr
     ok = subprocess.run(
         [
             grpcurl,
