@@ -16,8 +16,8 @@ from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.slow
 
-HI = [{"role": "user", "content": "hi"}]
-WEATHER = {
+HI: Any = [{"role": "user", "content": "hi"}]
+WEATHER: dict[str, Any] = {
     "type": "function",
     "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
 }
@@ -153,12 +153,12 @@ def test_a_tool_message_needs_its_tool_call_id(gateway: GatewayProcess) -> None:
 def test_the_openai_sdk_sees_the_codes(gateway: GatewayProcess) -> None:
     client = openai.OpenAI(base_url=f"{gateway.http_url}/v1", api_key="unused", max_retries=0)
     with pytest.raises(openai.BadRequestError) as wrong_type:
-        client.chat.completions.create(model="", messages=HI, max_tokens=2, extra_body={"stream": "yes"})  # type: ignore[arg-type]
+        client.chat.completions.create(model="", messages=HI, max_tokens=2, extra_body={"stream": "yes"})
     assert (wrong_type.value.code, wrong_type.value.param) == ("invalid_type", "stream")
     with pytest.raises(openai.BadRequestError) as lonely:
         client.chat.completions.create(
             model="",
-            messages=HI,  # type: ignore[arg-type]
+            messages=HI,
             max_tokens=2,
             stream_options={"include_usage": True},
         )
@@ -211,4 +211,4 @@ def test_a_bad_body_with_the_key_is_still_400(keyed_gateway: GatewayProcess, bod
 def test_the_openai_sdk_with_a_wrong_key_and_a_bad_body(keyed_gateway: GatewayProcess) -> None:
     client = openai.OpenAI(base_url=f"{keyed_gateway.http_url}/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
-        client.chat.completions.create(model="", messages=HI, max_tokens=2, extra_body={"temperature": "0.5"})  # type: ignore[arg-type]
+        client.chat.completions.create(model="", messages=HI, max_tokens=2, extra_body={"temperature": "0.5"})

@@ -1,4 +1,12 @@
-"""OpenAI's chat-completions JSON, as validated pydantic models (only what the shim reads)."""
+"""OpenAI's chat-completions JSON, as validated pydantic models (only what the shim reads).
+
+Strict, as OpenAI is: JSON types are never coerced (`"stream": "true"`, `"max_tokens": "3"` and
+`"n": true` are refused, not read as true, 3 and 1); an integer is still a number (`"temperature": 1`).
+Unknown fields are ignored, as OpenAI clients send many the shim does not read. Whether one option
+goes without another it needs (`stream_options` without streaming, `tool_choice` without `tools`) is
+`ChatCompletionRequest.missing_partner`'s to say; ranges and everything that depends on the model
+are the server's to judge.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Lenient(BaseModel):
-    # OpenAI clients send fields we do not use (logprobs, metadata, …): accept and ignore them.
-    model_config = ConfigDict(extra="ignore")
+    # OpenAI clients send fields we do not use (metadata, …): accept and ignore them. Strict types: JSON
+    # is not coerced (a string is not a number, nor 1 a boolean), but an integer is a float.
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class ImageUrl(_Lenient):
@@ -38,9 +47,12 @@ class ToolCall(_Lenient):
     function: FunctionCall
 
 
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class ChatMessage(_Lenient):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart | ImagePart] | None = None
+    content: str | list[ContentPart] | None = None
     name: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str = ""
@@ -107,3 +119,11 @@ class ChatCompletionRequest(_Lenient):
     logprobs: bool = False
     top_logprobs: Int32 | None = None
     swarm: SwarmOptions | None = None
+
+    def missing_partner(self) -> tuple[str, str] | None:
+        """(param, message) for an option sent without the one it needs, as OpenAI refuses it; else None."""
+        if self.stream_options is not None and not self.stream:
+            return "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        if self.tool_choice is not None and not self.tools:
+            return "tool_choice", "Invalid value for 'tool_choice': it is only allowed when 'tools' are specified."
+        return None
