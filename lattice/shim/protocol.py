@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 
 class _Lenient(BaseModel):
@@ -100,7 +101,28 @@ class SwarmOptions(_Lenient):
     criteria: str = Field(default="", description="What the judge should value, in words.")
 
 
+# What `missing_partner` refuses, said in the OpenAPI document (JSON Schema 2020-12, as OpenAPI 3.1).
+_PARTNERS: JsonDict = {
+    "dependentSchemas": {
+        "stream_options": {
+            "anyOf": [
+                {"properties": {"stream_options": {"type": "null"}}},
+                {"properties": {"stream": {"const": True}}, "required": ["stream"]},
+            ]
+        },
+        "tool_choice": {
+            "anyOf": [
+                {"properties": {"tool_choice": {"type": "null"}}},
+                {"properties": {"tools": {"minItems": 1}}, "required": ["tools"]},
+            ]
+        },
+    }
+}
+
+
 class ChatCompletionRequest(_Lenient):
+    model_config = ConfigDict(json_schema_extra=_PARTNERS)
+
     model: str = ""
     messages: list[ChatMessage]
     max_tokens: Int32 | None = None
