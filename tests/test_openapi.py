@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 import schemathesis
 from fastapi.routing import iter_route_contexts
@@ -76,6 +77,19 @@ def test_the_chat_route_documents_its_answers_and_its_request() -> None:
     assert operation["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ChatCompletionRequest"
     }
+
+
+def test_the_chat_request_says_which_options_need_another() -> None:
+    # stream_options only with "stream": true, tool_choice only with tools: what the shim refuses otherwise.
+    components = document()["components"]
+    request = components["schemas"]["ChatCompletionRequest"]
+    assert set(request["dependentSchemas"]) == {"stream_options", "tool_choice"}
+    validator = jsonschema.Draft202012Validator({**request, "components": components})  # its $refs resolve
+    hi = {"messages": [{"role": "user", "content": "hi"}]}
+    assert validator.is_valid({**hi, "stream": True, "stream_options": {"include_usage": True}})
+    assert not validator.is_valid({**hi, "stream_options": {"include_usage": True}})
+    assert validator.is_valid({**hi, "stream_options": None, "tool_choice": None})
+    assert not validator.is_valid({**hi, "tool_choice": "auto", "tools": []})
 
 
 CHUNK = {

@@ -22,8 +22,10 @@ from lattice.shim import (
     openapi,
     personal_runtime_routes,
     proto_json,
+    refusals,
     swarm_routes,
     usage_routes,
+    validation,
 )
 from lattice.shim.middleware import BodyTimeout, RequestContext, SecurityHeaders
 from lattice.shim.routes import router
@@ -67,6 +69,7 @@ def create_app(
     app.include_router(dashboard_routes.router)
     app.add_exception_handler(proto_json.InvalidBody, proto_json.invalid_body)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(refusals.InvalidRequest, refusals.invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(grpc.aio.AioRpcError, _grpc_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeEncodeError, _not_unicode)  # type: ignore[arg-type]
@@ -98,20 +101,14 @@ def create_app(
     return app
 
 
-async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    location = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(location) or None
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors_ = exc.errors()
+    first = errors_[0] if errors_ else {}
     if first.get("type") == "json_invalid":
-        message, param = (
-            f"the body is not valid JSON: {first.get('ctx', {}).get('error', 'parse error')}",
-            None,
-        )
-    else:
-        message = f"{param or 'body'}: {first.get('msg', 'invalid value')}"
-    return JSONResponse(
-        errors.envelope(message, type_="invalid_request_error", code="invalid_argument", param=param), 400
-    )
+        message = f"the body is not valid JSON: {first.get('ctx', {}).get('error', 'parse error')}"
+        return await refusals.refuse(request, message, code="invalid_argument")
+    refusal = validation.refusal(errors_, exc.body)
+    return await refusals.refuse(request, refusal.message, param=refusal.param, code=refusal.code)
 
 
 async def _grpc_error(_request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
@@ -138,10 +135,10 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return JSONResponse(body, exc.status_code, headers=exc.headers)
 
 
-async def _not_unicode(_request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
+async def _not_unicode(request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
     # JSON may escape half of a surrogate pair (\ud800); no UTF-8 text, and so no protobuf string, holds one.
     message = "the body holds text that is not valid Unicode (an unpaired surrogate escape such as \\ud800)"
-    return JSONResponse(errors.envelope(message, type_="invalid_request_error", code="invalid_argument"), 400)
+    return await refusals.refuse(request, message, code="invalid_argument")
 
 
 async def _metrics() -> Response:

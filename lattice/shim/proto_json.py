@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from lattice.shim import errors
+from lattice.shim import refusals
 from lattice.shim.upstream import Upstream, call_metadata
 
 Metadata = tuple[tuple[str, str], ...]
@@ -42,5 +42,5 @@ async def reply(request: Request, call: Callable[[Upstream, Metadata], Awaitable
     return JSONResponse(json_format.MessageToDict(response))
 
 
-async def invalid_body(_request: Request, exc: InvalidBody) -> JSONResponse:
-    return JSONResponse(errors.envelope(exc.message, type_="invalid_request_error", code="invalid_argument"), 400)
+async def invalid_body(request: Request, exc: InvalidBody) -> JSONResponse:
+    return await refusals.refuse(request, exc.message, code="invalid_argument")

@@ -1,15 +1,25 @@
-"""OpenAI's chat-completions JSON, as validated pydantic models (only what the shim reads)."""
+"""OpenAI's chat-completions JSON, as validated pydantic models (only what the shim reads).
+
+Strict, as OpenAI is: JSON types are never coerced (`"stream": "true"`, `"max_tokens": "3"` and
+`"n": true` are refused, not read as true, 3 and 1); an integer is still a number (`"temperature": 1`).
+Unknown fields are ignored, as OpenAI clients send many the shim does not read. Whether one option
+goes without another it needs (`stream_options` without streaming, `tool_choice` without `tools`) is
+`ChatCompletionRequest.missing_partner`'s to say; ranges and everything that depends on the model
+are the server's to judge.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic.config import JsonDict
 
 
 class _Lenient(BaseModel):
-    # OpenAI clients send fields we do not use (logprobs, metadata, …): accept and ignore them.
-    model_config = ConfigDict(extra="ignore")
+    # OpenAI clients send fields we do not use (metadata, …): accept and ignore them. Strict types: JSON
+    # is not coerced (a string is not a number, nor 1 a boolean), but an integer is a float.
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class ImageUrl(_Lenient):
@@ -38,9 +48,12 @@ class ToolCall(_Lenient):
     function: FunctionCall
 
 
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class ChatMessage(_Lenient):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart | ImagePart] | None = None
+    content: str | list[ContentPart] | None = None
     name: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str = ""
@@ -88,7 +101,28 @@ class SwarmOptions(_Lenient):
     criteria: str = Field(default="", description="What the judge should value, in words.")
 
 
+# What `missing_partner` refuses, said in the OpenAPI document (JSON Schema 2020-12, as OpenAPI 3.1).
+_PARTNERS: JsonDict = {
+    "dependentSchemas": {
+        "stream_options": {
+            "anyOf": [
+                {"properties": {"stream_options": {"type": "null"}}},
+                {"properties": {"stream": {"const": True}}, "required": ["stream"]},
+            ]
+        },
+        "tool_choice": {
+            "anyOf": [
+                {"properties": {"tool_choice": {"type": "null"}}},
+                {"properties": {"tools": {"minItems": 1}}, "required": ["tools"]},
+            ]
+        },
+    }
+}
+
+
 class ChatCompletionRequest(_Lenient):
+    model_config = ConfigDict(json_schema_extra=_PARTNERS)
+
     model: str = ""
     messages: list[ChatMessage]
     max_tokens: Int32 | None = None
@@ -110,3 +144,11 @@ class ChatCompletionRequest(_Lenient):
         default=None, description="Lattice's extension: -10 to 10, as `x-lattice-priority` (the server checks it)."
     )
     swarm: SwarmOptions | None = None
+
+    def missing_partner(self) -> tuple[str, str] | None:
+        """(param, message) for an option sent without the one it needs, as OpenAI refuses it; else None."""
+        if self.stream_options is not None and not self.stream:
+            return "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        if self.tool_choice is not None and not self.tools:
+            return "tool_choice", "Invalid value for 'tool_choice': it is only allowed when 'tools' are specified."
+        return None

@@ -9,7 +9,7 @@ import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from lattice.shim import convert, errors, responses, swarm_convert, swarm_routes
+from lattice.shim import convert, errors, refusals, responses, swarm_convert, swarm_routes
 from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event
 from lattice.shim.protocol import ChatCompletionRequest
 from lattice.shim.upstream import Upstream, call_metadata
@@ -77,6 +77,9 @@ async def list_models(request: Request) -> dict[str, Any]:
     },
 )
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSONResponse | EventStream:
+    if (lonely := body.missing_partner()) is not None:
+        param, message = lonely
+        raise refusals.InvalidRequest(message, param=param, code="invalid_value")
     if swarm_convert.is_swarm_chat(body):  # a `swarm` object or a `swarm:` model: answered by a Vote
         return await swarm_routes.swarm_chat(body, request)
     proto = convert.chat_request_to_proto(body)

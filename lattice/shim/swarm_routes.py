@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from lattice.shim import convert, errors, protocol, responses, swarm_convert
+from lattice.shim import convert, errors, protocol, refusals, responses, swarm_convert
 from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import swarm_pb2
@@ -64,11 +64,11 @@ async def _swarm(request: Request, body: dict[str, Any], message: Message, metho
     body = dict(body)
     stream = body.pop("stream", False)
     if not isinstance(stream, bool):
-        return _invalid("stream must be true or false", "stream")
+        raise refusals.InvalidRequest("stream must be true or false", param="stream", code="invalid_type")
     try:
         json_format.ParseDict(body, message)
     except json_format.ParseError as error:
-        return _invalid(f"the body does not match {message.DESCRIPTOR.name}: {error}")
+        raise refusals.InvalidRequest(f"the body does not match {message.DESCRIPTOR.name}: {error}") from error
     call = getattr(_upstream(request).swarm, method)(message, metadata=call_metadata(request))
     first = await _first(call)
     if not stream:
@@ -85,7 +85,7 @@ async def swarm_chat(body: protocol.ChatCompletionRequest, request: Request) -> 
     try:
         vote_request = swarm_convert.vote_request_from_chat(body)
     except swarm_convert.Untranslatable as error:
-        return _invalid(error.message, error.param)
+        raise refusals.InvalidRequest(error.message, param=error.param, code="invalid_value") from error
     call = _upstream(request).swarm.Vote(vote_request, metadata=call_metadata(request))
     first = await _first(call)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
@@ -204,9 +204,3 @@ def _upstream(request: Request) -> Upstream:
 
 def _json(message: Message) -> dict[str, Any]:
     return dict(json_format.MessageToDict(message))
-
-
-def _invalid(message: str, param: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        errors.envelope(message, type_="invalid_request_error", code="invalid_argument", param=param), 400
-    )
