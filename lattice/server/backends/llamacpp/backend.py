@@ -9,9 +9,9 @@ from contextlib import aclosing
 from typing import Any
 
 from lattice.config import ModelProfile
-from lattice.errors import BackendUnavailable
-from lattice.server.backends.base import Backend, GenerationLimits
+from lattice.server.backends.base import GenerationLimits
 from lattice.server.backends.default_model import default_gguf_path
+from lattice.server.backends.in_process import InProcessBackend
 from lattice.server.backends.llamacpp.engine import Chunk, EngineOptions, LlamaCppEngine, engine_error
 from lattice.server.backends.llamacpp.gguf_metadata import read_metadata
 from lattice.server.backends.llamacpp.request import chat_body, trim_logprobs
@@ -33,73 +33,43 @@ from lattice.server.prompt_budget import PromptBudget, PromptQueueTimeout
 log = logging.getLogger(__name__)
 
 
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
     name = "llamacpp"
 
     def __init__(self, profile: ModelProfile, *, options: EngineOptions, residency: Residency, pinned: bool) -> None:
-        """A pinned model loads at start and is never evicted; others load on first use."""
-        self._profile = profile
+        super().__init__(profile, residency=residency, pinned=pinned)
         self._options = options
-        self._residency = residency
-        self._pinned = pinned
-        self._engine: LlamaCppEngine | None = None
         self._native_tools = False
-        self._loading = asyncio.Lock()  # single flight: concurrent requests for a cold model load it once
-        self._in_flight = 0
-        self.loads = 0
-        """How many times the weights were loaded (for tests and metrics)."""
-
-    @property
-    def model_id(self) -> str:
-        return self._profile.id
 
     @property
     def options(self) -> EngineOptions:
         """What the model's engine is loaded with."""
         return self._options
 
-    @property
-    def pinned(self) -> bool:
-        return self._pinned
-
-    @property
-    def busy(self) -> bool:
-        return self._in_flight > 0
-
-    @property
-    def resident(self) -> bool:
-        return self._engine is not None
-
-    def state(self, model: ModelProfile) -> str:
-        if self._engine is not None:
-            return "resident"
-        return "loading" if self._loading.locked() else "unloaded"
-
-    async def start(self) -> None:
-        if self.pinned:
-            await self._ensure_loaded()
-
     async def close(self) -> None:
-        if self._engine is not None:
-            await self.unload()
+        await self.unload()
 
-    async def unload(self) -> None:
-        engine, self._engine = self._engine, None
-        if engine is not None:
-            await asyncio.to_thread(engine.close)
+    async def _load(self) -> LlamaCppEngine:
+        gguf = self._profile.gguf_path or default_gguf_path()
+        template = str((await asyncio.to_thread(read_metadata, gguf)).get("tokenizer.chat_template", ""))
+        engine = await asyncio.to_thread(LlamaCppEngine.load, gguf, self._options)
+        self._native_tools = template_supports_tools(template)
+        log.info(
+            "model %s loaded on llama.cpp from %s (%d threads, %d sequences at once, tools %s)",
+            self.model_id,
+            gguf,
+            self._options.threads,
+            self._options.parallel,
+            "from its template" if self._native_tools else "emulated",
+        )
+        return engine
 
-    async def stream(
-        self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
+    async def _release(self, engine: LlamaCppEngine) -> None:
+        await asyncio.to_thread(engine.close)
+
+    async def _generate(
+        self, engine: LlamaCppEngine, request: ChatRequest, limits: GenerationLimits
     ) -> AsyncGenerator[GenerationEvent, None]:
-        self._in_flight += 1
-        try:
-            async for event in self._generate(request, limits):
-                yield event
-        finally:
-            self._in_flight -= 1
-
-    async def _generate(self, request: ChatRequest, limits: GenerationLimits) -> AsyncGenerator[GenerationEvent, None]:
-        engine = await self._ensure_loaded()
         max_tokens = request.max_tokens if request.max_tokens is not None else limits.max_tokens_ceiling
         body, emulation = chat_body(request, max_tokens=max_tokens, native_tools=self._native_tools)
         state = StreamState()
@@ -160,34 +130,6 @@ class LlamaCppBackend(Backend):
                 retry_after_seconds=budget.queue_timeout_seconds if budget else 1.0,
                 metadata={"model": self.model_id},
             ) from None
-
-    async def _ensure_loaded(self) -> LlamaCppEngine:
-        async with self._loading:
-            if self._engine is not None:
-                self._residency.touch(self)
-                return self._engine
-            await self._residency.make_room_for(self.model_id)
-            gguf = self._profile.gguf_path or default_gguf_path()
-            try:
-                template = str((await asyncio.to_thread(read_metadata, gguf)).get("tokenizer.chat_template", ""))
-                self._engine = await asyncio.to_thread(LlamaCppEngine.load, gguf, self._options)
-            except Exception as error:
-                raise BackendUnavailable(
-                    f"model {self.model_id!r} failed to load: {type(error).__name__}: {error}",
-                    reason="MODEL_LOAD_FAILED",
-                ) from error
-            self._native_tools = template_supports_tools(template)
-            log.info(
-                "model %s loaded on llama.cpp from %s (%d threads, %d sequences at once, tools %s)",
-                self.model_id,
-                gguf,
-                self._options.threads,
-                self._options.parallel,
-                "from its template" if self._native_tools else "emulated",
-            )
-            self.loads += 1
-            self._residency.loaded(self)
-            return self._engine
 
 
 def _fragment(index: int, call: ToolCall) -> ToolCallDelta:

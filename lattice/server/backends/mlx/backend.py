@@ -10,8 +10,9 @@ from contextlib import aclosing
 from typing import Any
 
 from lattice.config import ModelProfile, WeightFormat
-from lattice.errors import BackendUnavailable, ContextLengthExceeded
-from lattice.server.backends.base import Backend, GenerationLimits
+from lattice.errors import ContextLengthExceeded
+from lattice.server.backends.base import GenerationLimits
+from lattice.server.backends.in_process import InProcessBackend
 from lattice.server.backends.mlx.batching import BatchEngine, GenerationJob
 from lattice.server.backends.mlx.gguf_convert import default_gguf_path, prepare_mlx_model
 from lattice.server.backends.mlx.worker import MlxWorker
@@ -19,7 +20,7 @@ from lattice.server.backends.residency import Residency
 from lattice.server.chat import ChatRequest, GenerationEvent, Message
 
 
-class MlxBackend(Backend):
+class MlxBackend(InProcessBackend[BatchEngine]):
     name = "mlx"
 
     def __init__(
@@ -33,62 +34,29 @@ class MlxBackend(Backend):
         residency: Residency,
         pinned: bool,
     ) -> None:
-        """A pinned model loads at start and is never evicted; others load on first use."""
-        self._profile = profile
+        super().__init__(profile, residency=residency, pinned=pinned)
         self._cache_dir = cache_dir
         self._weights = weights
         self._worker = worker
         self._max_batch = max_batch
-        self._residency = residency
-        self._pinned = pinned
         self._tokenizer: Any = None
-        self._engine: BatchEngine | None = None
-        self._loading = asyncio.Lock()  # single flight: concurrent requests for a cold model load it once
-        self._in_flight = 0
-        self.loads = 0
-        """How many times the weights were loaded (for tests and metrics)."""
 
-    @property
-    def model_id(self) -> str:
-        return self._profile.id
+    async def _load(self) -> BatchEngine:
+        gguf = self._profile.gguf_path or default_gguf_path()
+        # Conversion is plain file work: keep it off the worker so it never blocks generation.
+        model_dir = await asyncio.to_thread(prepare_mlx_model, gguf, self._cache_dir, self._weights)
+        model, tokenizer = await self._worker.call(lambda: _load(model_dir))
+        self._tokenizer = tokenizer
+        return BatchEngine(model, tokenizer, self._worker, self._max_batch, model_id=self.model_id)
 
-    @property
-    def pinned(self) -> bool:
-        return self._pinned
-
-    @property
-    def busy(self) -> bool:
-        return self._in_flight > 0
-
-    @property
-    def resident(self) -> bool:
-        return self._engine is not None
-
-    def state(self, model: ModelProfile) -> str:
-        if self._engine is not None:
-            return "resident"
-        return "loading" if self._loading.locked() else "unloaded"
-
-    async def start(self) -> None:
-        if self.pinned:
-            await self._ensure_loaded()
-
-    async def unload(self) -> None:
-        self._engine, self._tokenizer = None, None
+    async def _release(self, engine: BatchEngine) -> None:
+        self._tokenizer = None
+        del engine  # the last reference to the weights, before the worker frees their memory
         await self._worker.call(_free_memory)
 
-    async def stream(
-        self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
+    async def _generate(
+        self, engine: BatchEngine, request: ChatRequest, limits: GenerationLimits
     ) -> AsyncGenerator[GenerationEvent, None]:
-        self._in_flight += 1
-        try:
-            async for event in self._generate(request, limits):
-                yield event
-        finally:
-            self._in_flight -= 1
-
-    async def _generate(self, request: ChatRequest, limits: GenerationLimits) -> AsyncGenerator[GenerationEvent, None]:
-        engine = await self._ensure_loaded()
         prompt_ids = self._prompt_ids(request.messages)
         job = GenerationJob(
             prompt_ids=prompt_ids,
@@ -106,28 +74,6 @@ class MlxBackend(Backend):
         async with aclosing(stream) as events:  # type: ignore[type-var]  # JobStream has aclose too
             async for event in events:
                 yield event
-
-    async def _ensure_loaded(self) -> BatchEngine:
-        async with self._loading:
-            if self._engine is not None:
-                self._residency.touch(self)
-                return self._engine
-            await self._residency.make_room_for(self.model_id)
-            try:
-                gguf = self._profile.gguf_path or default_gguf_path()
-                # Conversion is plain file work: keep it off the worker so it never blocks generation.
-                model_dir = await asyncio.to_thread(prepare_mlx_model, gguf, self._cache_dir, self._weights)
-                model, tokenizer = await self._worker.call(lambda: _load(model_dir))
-            except Exception as error:
-                raise BackendUnavailable(
-                    f"model {self.model_id!r} failed to load: {type(error).__name__}: {error}",
-                    reason="MODEL_LOAD_FAILED",
-                ) from error
-            self.loads += 1
-            self._tokenizer = tokenizer
-            self._engine = BatchEngine(model, tokenizer, self._worker, self._max_batch, model_id=self.model_id)
-            self._residency.loaded(self)
-            return self._engine
 
     def _prompt_ids(self, messages: tuple[Message, ...]) -> list[int]:
         ids = self._tokenizer.apply_chat_template(
