@@ -93,11 +93,9 @@ async def test_vote_returns_a_verdict_from_the_judge(channel: grpc.aio.Channel) 
     assert "[A]" in judge.prompt and "[B]" in judge.prompt and "JSON" in judge.prompt
     verdict, result = events[-2].verdict, events[-1].result
     assert verdict.winner in ("agent-1", "agent-2") and verdict.label in ("A", "B")
-    # A 135M-parameter judge may or may not write readable JSON; either way the verdict says how it was reached.
-    if verdict.method == swarm_pb2.VERDICT_METHOD_JUDGE:
-        assert verdict.fallback_reason == ""
-    else:
-        assert verdict.method == swarm_pb2.VERDICT_METHOD_LONGEST and verdict.fallback_reason
+    # On llama.cpp the judge answers under the verdict's JSON schema: even a 135M-parameter judge's verdict parses.
+    assert verdict.method == swarm_pb2.VERDICT_METHOD_JUDGE, verdict.fallback_reason
+    assert verdict.fallback_reason == ""
     assert result.winner == verdict.winner
     assert result.text == next(a.text for a in result.answers if a.agent == verdict.winner)
     judged = next(
