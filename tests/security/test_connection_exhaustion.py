@@ -22,7 +22,7 @@ from tests.gateway_process import GatewayProcess, start_gateway_limited
 
 GATEWAY_FILE_LIMIT = 4096  # mlx_lm sets (2048, 4096) when imported: the soft limit the probe met
 ATTACKERS = 2500
-HOLD_SECONDS = 15.0
+HOLD_SECONDS = 30.0  # as the probe: 2,500 half-open connections held for 30 s
 PROBE_TIMEOUT_SECONDS = 5.0  # generous on a loaded CI box; without the guards the probes never answer
 HEADER_TIMEOUT_SECONDS = 2.0
 HALF_A_REQUEST = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n"
