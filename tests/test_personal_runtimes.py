@@ -5,6 +5,7 @@ the embedded SmolLM2 model or tests/echo_upstream.py (an OpenAI-compatible serve
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import pathlib
 import signal
@@ -16,6 +17,7 @@ import grpc
 import httpx
 import openai
 import pytest
+from nacl.public import PrivateKey
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from lattice.v1 import personal_runtime_pb2, personal_runtime_pb2_grpc, resolve_pb2, resolve_pb2_grpc
@@ -37,6 +39,9 @@ from tests.personal_runtime_fixtures import (
 from tests.rpc_errors import error_info
 
 pytestmark = pytest.mark.slow
+
+# A well-formed X25519 public key for redemptions that must fail on their token (an all-zero key is refused first).
+A_PUBLIC_KEY = base64.b64encode(bytes(PrivateKey.generate().public_key)).decode()
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +165,7 @@ def test_a_token_is_single_use_even_when_raced(gateway: GatewayProcess, env: dic
     token = rest(gateway, "POST", f"/v1/personal-runtimes/{lattice_id}/bootstrap-tokens", key, {}).json()[
         "bootstrapToken"
     ]
-    body = {"bootstrapToken": token, "publicKey": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+    body = {"bootstrapToken": token, "publicKey": A_PUBLIC_KEY}
 
     async def race() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=gateway.http_url, timeout=60) as client:
@@ -192,7 +197,7 @@ def test_an_expired_token_is_refused(gateway: GatewayProcess, env: dict[str, str
         db.execute(
             "UPDATE bootstrap_tokens SET expires_at = '2000-01-01 00:00:00.000000' WHERE lattice_id = ?", (lattice_id,)
         )
-    body = {"bootstrapToken": token, "publicKey": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+    body = {"bootstrapToken": token, "publicKey": A_PUBLIC_KEY}
     expired = rest(gateway, "POST", "/v1/personal-runtime-bootstrap-redemptions", None, body)
     assert (expired.status_code, error_code(expired)) == (401, "bootstrap_token_expired")
     too_short = rest(gateway, "POST", f"/v1/personal-runtimes/{lattice_id}/bootstrap-tokens", key, {"ttlSeconds": 30})

@@ -6,6 +6,8 @@
     │   ├── TooManyMessagesError          TOO_MANY_MESSAGES
     │   ├── PromptTooLargeError           PROMPT_TOO_LARGE
     │   ├── SwarmLimitExceededError       SWARM_LIMIT_EXCEEDED
+    │   ├── PromptTooLongForDurationError PROMPT_TOO_LONG_FOR_DURATION (at the model's measured prompt rate)
+    │   ├── ConflictingCredentialsError   CONFLICTING_CREDENTIALS (x-api-key and a different Bearer)
     │   └── UpstreamRejectedError         UPSTREAM_REJECTED
     ├── NotFoundError                     NOT_FOUND
     │   ├── ModelNotFoundError            MODEL_NOT_FOUND
@@ -22,7 +24,8 @@
     │   └── BootstrapTokenInvalidError    BOOTSTRAP_TOKEN_INVALID
     ├── PermissionDeniedError             PERMISSION_DENIED
     │   ├── InsufficientScopesError       INSUFFICIENT_SCOPES (metadata["scope"] names the one missing)
-    │   └── RuntimeRevokedError           RUNTIME_REVOKED (UNAUTHENTICATED when a token is redeemed)
+    │   ├── RuntimeRevokedError           RUNTIME_REVOKED (UNAUTHENTICATED when a token is redeemed)
+    │   └── RuntimeRepairedError          RUNTIME_REPAIRED (a daemon whose runtime was paired again)
     ├── ResourceExhaustedError            RESOURCE_EXHAUSTED      yes (not without ErrorInfo: a message too large)
     │   ├── QueueFullError                QUEUE_FULL              yes, after RetryInfo's delay
     │   ├── QueueTimeoutError             QUEUE_TIMEOUT           yes, after RetryInfo's delay
@@ -140,6 +143,14 @@ class SwarmLimitExceededError(InvalidArgumentError):
     """A swarm over one of its limits (`metadata["limit"]`)."""
 
 
+class PromptTooLongForDurationError(InvalidArgumentError):
+    """The prompt would take longer to process than a chat may run: send a shorter one."""
+
+
+class ConflictingCredentialsError(InvalidArgumentError):
+    """The call carried two different credentials; send one."""
+
+
 class UpstreamRejectedError(InvalidArgumentError):
     """A proxied backend refused the request itself (its 4xx)."""
 
@@ -208,6 +219,10 @@ class InsufficientScopesError(PermissionDeniedError):
 
 class RuntimeRevokedError(PermissionDeniedError):
     """The personal runtime was revoked: no chats, no tokens, its daemon refused."""
+
+
+class RuntimeRepairedError(PermissionDeniedError):
+    """The personal runtime was paired again: this daemon's credential is no longer valid."""
 
 
 class ResourceExhaustedError(LatticeError):
@@ -310,6 +325,8 @@ REASONS: Mapping[str, type[LatticeError]] = {
     "TOO_MANY_MESSAGES": TooManyMessagesError,
     "PROMPT_TOO_LARGE": PromptTooLargeError,
     "SWARM_LIMIT_EXCEEDED": SwarmLimitExceededError,
+    "PROMPT_TOO_LONG_FOR_DURATION": PromptTooLongForDurationError,
+    "CONFLICTING_CREDENTIALS": ConflictingCredentialsError,
     "UPSTREAM_REJECTED": UpstreamRejectedError,
     "MODEL_NOT_FOUND": ModelNotFoundError,
     "RUNTIME_NOT_FOUND": RuntimeNotFoundError,
@@ -323,6 +340,7 @@ REASONS: Mapping[str, type[LatticeError]] = {
     "BOOTSTRAP_TOKEN_INVALID": BootstrapTokenInvalidError,
     "INSUFFICIENT_SCOPES": InsufficientScopesError,
     "RUNTIME_REVOKED": RuntimeRevokedError,
+    "RUNTIME_REPAIRED": RuntimeRepairedError,
     "QUEUE_FULL": QueueFullError,
     "QUEUE_TIMEOUT": QueueTimeoutError,
     "RATE_LIMITED": RateLimitedError,
