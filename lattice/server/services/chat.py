@@ -26,12 +26,24 @@ Context = grpc.aio.ServicerContext[chat_pb2.ChatRequest, Any]
 
 
 class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, *, proxy_secret: str | None = None) -> None:
+        """`proxy_secret`: what the gateway's own shim sends to have its `x-forwarded-for` trusted."""
         self._gateway = gateway
+        self._proxy_secret = proxy_secret
+
+    def _domain_request(self, request: chat_pb2.ChatRequest, context: Context) -> domain.ChatRequest:
+        metadata = convert.text_metadata(context.invocation_metadata())
+        remaining = context.time_remaining()
+        return convert.chat_request_from_proto(
+            request,
+            metadata,
+            caller=caller_identity(metadata, context.peer(), current_principal(), proxy_secret=self._proxy_secret),
+            deadline=None if remaining is None else time.monotonic() + remaining,
+        )
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
         async with grpc_errors(context):
-            completion = await self._gateway.complete(_domain_request(request, context), current_principal())
+            completion = await self._gateway.complete(self._domain_request(request, context), current_principal())
             await context.send_initial_metadata(((MODEL_METADATA_KEY, completion.resolution.model),))
             return chat_pb2.ChatResponse(
                 id=_completion_id(),
@@ -54,7 +66,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     ) -> AsyncIterator[chat_pb2.StreamChatResponse]:
         async with grpc_errors(context):
             chat: ChatStream | None = None
-            async for update in _open_reporting_queue(self._gateway, _domain_request(request, context)):
+            async for update in _open_reporting_queue(self._gateway, self._domain_request(request, context)):
                 if isinstance(update, domain.Queued):
                     # Headers go out with the first message: name the model it waits for.
                     await _send_model_once(context, update.model)
@@ -113,17 +125,6 @@ async def _open_reporting_queue(
 async def _send_model_once(context: Context, model: str) -> None:
     with contextlib.suppress(grpc.aio.UsageError):  # already sent with an earlier queue update
         await context.send_initial_metadata(((MODEL_METADATA_KEY, model),))
-
-
-def _domain_request(request: chat_pb2.ChatRequest, context: Context) -> domain.ChatRequest:
-    metadata = convert.text_metadata(context.invocation_metadata())
-    remaining = context.time_remaining()
-    return convert.chat_request_from_proto(
-        request,
-        metadata,
-        caller=caller_identity(metadata, context.peer(), current_principal()),
-        deadline=None if remaining is None else time.monotonic() + remaining,
-    )
 
 
 def _completion_id() -> str:
