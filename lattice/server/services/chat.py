@@ -19,6 +19,7 @@ from lattice.server.credentials import caller_identity
 from lattice.server.gateway import ChatStream, Gateway
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
+from lattice.timestamps import now_timestamp
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 from lattice.wire import MODEL_METADATA_KEY
 
@@ -56,7 +57,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                 finish_reason=convert.finish_reason_to_proto(completion.finish.reason),
                 usage=convert.usage_to_proto(completion.finish.usage),
                 resolution=convert.resolution_to_proto(completion.resolution),
-                create_time=convert.now_timestamp(),
+                create_time=now_timestamp(),
                 logprobs=convert.logprobs_to_proto(completion.logprobs),
             )
         raise AssertionError("grpc_errors aborts")
@@ -77,7 +78,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
             async with aclosing(chat):
                 model = chat.resolution.model
                 await _send_model_once(context, model)
-                completion_id, created = _completion_id(), convert.now_timestamp()
+                completion_id, created = _completion_id(), now_timestamp()
                 first = True
                 async for event in chat:
                     if isinstance(event, domain.Delta):

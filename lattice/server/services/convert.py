@@ -334,9 +334,3 @@ def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
 def moment(stamp: timestamp_pb2.Timestamp) -> dt.datetime:
     """A timestamp as an aware UTC datetime."""
     return stamp.ToDatetime(dt.UTC)
-
-
-def now_timestamp() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
