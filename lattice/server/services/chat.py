@@ -84,12 +84,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                     if isinstance(event, domain.Delta):
                         role = common_pb2.ROLE_ASSISTANT if first else common_pb2.ROLE_UNSPECIFIED
                         first = False
-                        delta = chat_pb2.ChatDelta(
-                            role=role,
-                            content=event.text,
-                            tool_calls=convert.tool_call_deltas_to_proto(event.tool_calls),
-                            logprobs=convert.logprobs_to_proto(event.logprobs),
-                        )
+                        delta = convert.delta_to_proto(event, role)
                         yield chat_pb2.StreamChatResponse(
                             id=completion_id, model=model, create_time=created, delta=delta
                         )
