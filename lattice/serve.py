@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import socket
 from collections.abc import Iterator
@@ -62,8 +63,12 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     usage.start()
     worker = MlxWorker()
     gateway = build_gateway(settings, worker, personal, usage)
+    # Lets the server trust the client addresses our own shim reports, and no one else's.
+    proxy_secret = secrets.token_urlsafe(32)
     try:
-        server, port, health_servicer = create_server(settings, gateway, build_authenticator(settings, store))
+        server, port, health_servicer = create_server(
+            settings, gateway, build_authenticator(settings, store), proxy_secret=proxy_secret
+        )
     except RuntimeError as error:
         raise StartupError(f"cannot listen for gRPC on {settings.grpc_host}:{settings.grpc_port}: {error}") from error
     bound = settings.model_copy(update={"grpc_port": port})
@@ -82,6 +87,7 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
             body_timeout_seconds=settings.request_body_timeout_seconds,
             cors_origins=settings.cors_origins,
             metrics=settings.shim_metrics,
+            proxy_secret=proxy_secret,
         )
         # Keep idle connections longer than clients do (the OpenAI SDK pools them): a server that closes
         # first races the client reusing the connection, which then fails with a read error.

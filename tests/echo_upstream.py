@@ -2,7 +2,8 @@
 "local provider" a personal-runtime daemon calls in tests (`--provider-url`). Its answers say which
 request they belong to, so crossed wires between concurrent work items would show.
 
-A prompt starting with `slow:` streams one word every 0.2 s. `GET /stats` counts streams that
+A prompt starting with `slow:` streams one word every 0.2 s. `tool: NAME ARGUMENTS` answers with a
+call of tool NAME with the JSON ARGUMENTS, streamed in fragments as OpenAI does. `GET /stats` counts streams that
 ended because the client went away: how a test sees a cancellation arrive at the far end.
 
     python -m tests.echo_upstream PORT
@@ -48,7 +49,21 @@ async def chat(request: Request) -> JSONResponse | StreamingResponse:
         return JSONResponse(
             {"id": "echo", "object": "chat.completion", "model": MODEL, "choices": [choice], "usage": usage}
         )
+    if str(prompt).startswith("tool: "):
+        _, name, arguments = str(prompt).split(" ", 2)
+        return StreamingResponse(_tool_call(name, arguments), media_type="text/event-stream")
     return StreamingResponse(_stream(words, slow=str(prompt).startswith("slow:")), media_type="text/event-stream")
+
+
+async def _tool_call(name: str, arguments: str) -> AsyncIterator[str]:
+    """A call of `name`: its id and name first, then its arguments in two pieces."""
+    half = len(arguments) // 2
+    first = {"index": 0, "id": "call_echo", "type": "function", "function": {"name": name, "arguments": ""}}
+    yield _chunk({"role": "assistant", "tool_calls": [first]}, None)
+    for piece in (arguments[:half], arguments[half:]):
+        yield _chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, None)
+    yield _chunk({}, "tool_calls", usage={"prompt_tokens": 3, "completion_tokens": 7})
+    yield "data: [DONE]\n\n"
 
 
 async def _stream(words: list[str], *, slow: bool) -> AsyncIterator[str]:

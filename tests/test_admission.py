@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tracemalloc
 
 import pytest
 
 from lattice.errors import DeadlineExceeded
-from lattice.server.admission import Admission, AdmissionLimits, QueueFull, QueueTimeout
+from lattice.server.admission import CALLER_IDLE_SECONDS, Admission, AdmissionLimits, QueueFull, QueueTimeout
 
 ONE_AT_A_TIME = AdmissionLimits(
     max_concurrent_per_model=1, max_concurrent_total=10, queue_size=8, queue_timeout_seconds=5
@@ -167,3 +168,40 @@ async def test_the_global_cap_spans_models() -> None:
     assert admission.waiting("b") == 1
     release.set()
     await asyncio.gather(holder, other)
+
+
+async def test_a_million_distinct_callers_leave_memory_flat() -> None:
+    """Anonymous callers can mint identities at will: what admission remembers of them must not grow."""
+    admission = Admission(ONE_AT_A_TIME)
+
+    async def serve(first: int, last: int) -> None:
+        for i in range(first, last):
+            async with admission.slot("m", caller=f"caller-{i}"):
+                pass
+
+    await serve(0, 750_000)
+    tracemalloc.start()
+    try:
+        await serve(750_000, 800_000)  # whatever is remembered now was allocated while traced
+        before = tracemalloc.get_traced_memory()[0]
+        await serve(800_000, 1_000_000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # Remembering each of these 200,000 callers would take well over 10 MB.
+    assert grown < 1_000_000, f"{grown:,} bytes more after 200,000 more callers"
+
+
+async def test_an_idle_caller_is_forgotten_and_fairness_between_the_rest_holds() -> None:
+    now = [0.0]
+    admission = Admission(ONE_AT_A_TIME, clock=lambda: now[0])
+    for caller in ("a", "b"):
+        async with admission.slot("m", caller=caller):
+            pass
+    assert admission.remembered_callers() == 2
+    now[0] += CALLER_IDLE_SECONDS + 1
+    async with admission.slot("m", caller="c"):
+        pass
+    assert admission.remembered_callers() == 1  # a and b were idle too long
+    # c was served more recently than a, who is now as good as never served: a goes first.
+    assert await served_order(admission, [("c", 0), ("a", 0)]) == ["a1", "c0"]

@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 from nacl.public import PrivateKey
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk, ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 from lattice.v1 import personal_runtime_pb2, personal_runtime_pb2_grpc, resolve_pb2, resolve_pb2_grpc
 from tests.gateway_process import GatewayProcess, lattice_env, start_gateway
@@ -403,3 +403,38 @@ def test_usage_is_metered_per_account_exactly(
     )
     lines = [line.split("\t") for line in cli.stdout.splitlines()]
     assert lines[0][:2] == ["backend", "requests"] and lines[-1][:2] == ["TOTAL", "4"]
+
+
+WEATHER_TOOL: ChatCompletionFunctionToolParam = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+}
+
+
+def test_a_tool_call_from_the_daemons_provider_reaches_the_app(
+    gateway: GatewayProcess, env: dict[str, str], echo: EchoProvider, tmp_path: pathlib.Path, daemons: list[Daemon]
+) -> None:
+    key, daemon = echo_runtime(gateway, env, echo, tmp_path / "ctl", daemons, "acct_tools")
+    model = f"lattice:personal:{daemon.lattice_id}"
+    prompt = 'tool: get_weather {"city": "Paris"}'
+    answer = chat(gateway, key, model, prompt, tools=[WEATHER_TOOL])
+    assert answer.status_code == 200, answer.text
+    choice = answer.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    [call] = choice["message"]["tool_calls"]
+    assert call["id"] == "call_echo"
+    assert call["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    assert answer.json()["usage"]["completion_tokens"] == 7
+
+    # Streamed, the fragments arrive as the provider sent them, in order.
+    client = openai.OpenAI(base_url=gateway.http_url + "/v1", api_key=key, max_retries=0, timeout=60)
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": prompt}],
+        tools=[WEATHER_TOOL],
+        stream=True,
+    )
+    fragments = [f for c in stream if c.choices for f in c.choices[0].delta.tool_calls or ()]
+    assert fragments[0].id == "call_echo"
+    assert fragments[0].function is not None and fragments[0].function.name == "get_weather"
+    assert "".join((f.function.arguments or "") for f in fragments if f.function) == '{"city": "Paris"}'

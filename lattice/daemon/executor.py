@@ -45,7 +45,10 @@ class Executor:
                 base_url=self._provider_url,
                 models=(self._provider_model,) if self._provider_model else (),
             )
-            self._backend = OpenAIUpstream(upstream, self._on_models)
+            # As many connections as the gateway lets work items run here at once (the same setting).
+            self._backend = OpenAIUpstream(
+                upstream, self._on_models, max_connections=self._settings.relay_max_in_flight
+            )
         else:
             from lattice.server.backends.mlx.worker import MlxWorker
 

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 
 import grpc
 import structlog
-from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from nacl.public import PrivateKey
@@ -27,7 +26,13 @@ from lattice.errors import LatticeError
 from lattice.observability import logs, tracing
 from lattice.server.chat import Delta
 from lattice.server.relay.sealing import lock, open_sealed, seal
-from lattice.server.services.convert import chat_request_from_proto, finish_reason_to_proto, usage_to_proto
+from lattice.server.services.convert import (
+    chat_request_from_proto,
+    delta_to_proto,
+    finish_reason_to_proto,
+    usage_to_proto,
+)
+from lattice.timestamps import now_timestamp
 from lattice.v1 import relay_pb2, relay_pb2_grpc
 
 log = logging.getLogger("lattice.daemon")
@@ -126,8 +131,7 @@ class RelayClient:
                         log.warning("no word from the gateway for %d s: dropping the relay", 2 * period)
                         call.cancel()
                         return
-                    stamp = timestamp_pb2.Timestamp()
-                    stamp.GetCurrentTime()
+                    stamp = now_timestamp()
                     outbox.put_nowait(relay_pb2.ConnectRequest(heartbeat=relay_pb2.RelayHeartbeat(send_time=stamp)))
                     self._state.update(last_heartbeat=stamp.ToJsonString(), in_flight=len(self._in_flight))
 
@@ -198,7 +202,9 @@ class RelayClient:
                 async with contextlib.aclosing(self._executor.stream(request)) as events:
                     async for event in events:
                         if isinstance(event, Delta):
-                            if event.text:
+                            if event.tool_calls or event.logprobs:  # more than text: the whole delta
+                                send(relay_pb2.WorkEvent(chat_delta=delta_to_proto(event)))
+                            elif event.text:  # text alone as older gateways read it
                                 send(relay_pb2.WorkEvent(delta=event.text))
                         else:
                             finish = relay_pb2.WorkFinish(

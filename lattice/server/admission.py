@@ -10,6 +10,11 @@ caller with the most (longest-queue drop), which is refused. A full queue or a
 wait past the queue timeout is refused with a retry delay computed from the
 measured service time and the queue ahead, never a constant. A waiter whose
 deadline passes, or who goes away, leaves the queue.
+
+Anonymous callers can mint identities at will, so what is remembered of them
+is bounded: a caller idle past `CALLER_IDLE_SECONDS`, or the one served longest
+ago once `MAX_REMEMBERED_CALLERS` are remembered, is forgotten. Forgetting the
+caller served longest ago keeps the order between the others as it was.
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ INITIAL_SERVICE_SECONDS = 1.0
 """Assumed service time before a model has finished any request."""
 SMOOTHING = 0.2
 """Weight of the newest measurement in the moving average of service time."""
+
+
+CALLER_IDLE_SECONDS = 600.0
+"""A caller not served for this long is forgotten, as if never served (which puts it first among equals)."""
+MAX_REMEMBERED_CALLERS = 10_000
+"""Past this many, the callers served longest ago are forgotten first."""
 
 
 QueuedCallback = Callable[[int, float], None]
@@ -81,8 +92,13 @@ class Admission:
         self._running: dict[str, int] = {}
         self._waiting: dict[str, list[_Ticket]] = {}
         self._service_seconds: dict[str, float] = {}
-        self._last_served: dict[str, int] = {}
+        # Caller -> (serve order, when served), oldest first: the front is what is forgotten.
+        self._last_served: collections.OrderedDict[str, tuple[int, float]] = collections.OrderedDict()
         self._order = itertools.count()
+
+    def remembered_callers(self) -> int:
+        """How many callers' last service is remembered for fairness (bounded)."""
+        return len(self._last_served)
 
     def running(self, model: str) -> int:
         return self._running.get(model, 0)
@@ -200,8 +216,16 @@ class Admission:
 
     def _start(self, model: str, caller: str) -> None:
         self._running[model] = self.running(model) + 1
-        self._last_served[caller] = next(self._order)
+        self._remember_served(caller)
         self._report(model)
+
+    def _remember_served(self, caller: str) -> None:
+        now = self._clock()
+        self._last_served[caller] = (next(self._order), now)
+        self._last_served.move_to_end(caller)
+        served = self._last_served
+        while len(served) > MAX_REMEMBERED_CALLERS or next(iter(served.values()))[1] < now - CALLER_IDLE_SECONDS:
+            served.popitem(last=False)
 
     def _report(self, model: str) -> None:
         metrics.admission_state(model, running=self.running(model), waiting=self.waiting(model))
@@ -223,7 +247,7 @@ class Admission:
             if not eligible:
                 return
             # Highest priority; then the caller served longest ago; then first come.
-            best = min(eligible, key=lambda t: (-t.priority, self._last_served.get(t.caller, -1), t.order))
+            best = min(eligible, key=lambda t: (-t.priority, self._last_served.get(t.caller, (-1,))[0], t.order))
             self._waiting[best.model].remove(best)
             self._start(best.model, best.caller)
             best.granted.set_result(None)

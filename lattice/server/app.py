@@ -194,9 +194,10 @@ def _proxy(upstream: Upstream, settings: Settings, registry: ModelRegistry) -> B
 
 
 def create_server(
-    settings: Settings, gateway: Gateway, authenticator: Authenticator
+    settings: Settings, gateway: Gateway, authenticator: Authenticator, *, proxy_secret: str | None = None
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """Builds the server and binds it; returns it with its port (useful when `grpc_port` is 0)."""
+    """Builds the server and binds it; returns it with its port (useful when `grpc_port` is 0).
+    `proxy_secret` is the embedded shim's: a call that carries it may say whose it is (`x-forwarded-for`)."""
     interceptors: list[grpc.aio.ServerInterceptor] = [
         # The RPC's trace span (when tracing is configured) around everything, continuing the caller's trace.
         *tracing.server_interceptors(),
@@ -215,10 +216,10 @@ def create_server(
             ("grpc.http2.min_recv_ping_interval_without_data_ms", RELAY_MIN_PING_INTERVAL_MS),
         ],
     )
-    chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(gateway), server)
+    chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(gateway, proxy_secret=proxy_secret), server)
     resolve_pb2_grpc.add_ResolveServiceServicer_to_server(ResolveServicer(gateway), server)
     swarm_pb2_grpc.add_SwarmServiceServicer_to_server(
-        SwarmServicer(gateway, SwarmConfig.from_settings(settings)), server
+        SwarmServicer(gateway, SwarmConfig.from_settings(settings), proxy_secret=proxy_secret), server
     )
     if gateway.personal is not None:
         personal_runtime_pb2_grpc.add_PersonalRuntimeServiceServicer_to_server(

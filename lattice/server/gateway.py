@@ -38,11 +38,12 @@ log = logging.getLogger(__name__)
 prompt_log = structlog.get_logger("lattice.prompts")
 
 FALLBACK_ERRORS = (BackendUnavailable, ResourceExhausted)
+"""Failures before the first token that send the request to the next candidate: the backend is
+down, unreachable or over its limits. A refusal of the request itself (a 4xx) is not retried."""
 UNLIMITED = AdmissionLimits(
     max_concurrent_per_model=1_000_000, max_concurrent_total=1_000_000, queue_size=0, queue_timeout_seconds=0
 )
-"""Failures before the first token that send the request to the next candidate: the backend is
-down, unreachable or over its limits. A refusal of the request itself (a 4xx) is not retried."""
+"""What a gateway built without an `Admission` admits: everything at once, nothing queued."""
 
 
 @dataclass(frozen=True)

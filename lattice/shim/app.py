@@ -40,9 +40,11 @@ def create_app(
     body_timeout_seconds: float = 30.0,
     cors_origins: Sequence[str] = (),
     metrics: bool = True,
+    proxy_secret: str | None = None,
 ) -> FastAPI:
     """The shim, talking to the gRPC server at `grpc_target` (`host:port`). Browsers may call it from
-    `cors_origins` only; `metrics` serves the process's Prometheus metrics at `/metrics`."""
+    `cors_origins` only; `metrics` serves the process's Prometheus metrics at `/metrics`. `proxy_secret`,
+    the server's, has the server trust the client addresses the shim reports (else it sees one caller)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,7 +53,7 @@ def create_app(
             options=[("grpc.max_send_message_length", max_body_bytes)],
             interceptors=tracing.client_interceptors(),  # none unless tracing is configured
         ) as channel:
-            app.state.upstream = Upstream(channel)
+            app.state.upstream = Upstream(channel, proxy_secret)
             yield
 
     # No /docs or /redoc: their pages load scripts from a CDN, which the strict CSP (and no internet) forbid.

@@ -16,9 +16,9 @@ from lattice.v1 import (
     swarm_pb2_grpc,
     usage_pb2_grpc,
 )
+from lattice.wire import FORWARDED_FOR_METADATA_KEY, PROXY_SECRET_METADATA_KEY
 
 # Credentials for the server to check, and Lattice's per-request hints.
-CLIENT_ADDRESS_KEY = "x-forwarded-for"
 FORWARDED_HEADERS = (
     "authorization",
     "x-api-key",
@@ -29,7 +29,9 @@ FORWARDED_HEADERS = (
 
 
 class Upstream:
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, proxy_secret: str | None = None) -> None:
+        """`proxy_secret`: sent with each call so the server trusts the client address the shim reports."""
+        self.proxy_secret = proxy_secret
         self.chat = chat_pb2_grpc.ChatServiceStub(channel)
         self.resolve = resolve_pb2_grpc.ResolveServiceStub(channel)
         self.personal_runtimes = personal_runtime_pb2_grpc.PersonalRuntimeServiceStub(channel)
@@ -46,9 +48,15 @@ class Upstream:
 
 def call_metadata(request: Request) -> tuple[tuple[str, str], ...]:
     """The caller's credentials and hints, passed to the server as metadata (the shim checks nothing),
-    the client's address, so the server can be fair between the shim's callers, and the request id."""
+    the client's address, so the server can be fair between the shim's callers (with the secret that has
+    the server trust it), and the request id."""
     forwarded = tuple((h, _forwardable(h, request.headers[h])) for h in FORWARDED_HEADERS if h in request.headers)
-    client = ((CLIENT_ADDRESS_KEY, request.client.host),) if request.client else ()
+    secret = request.app.state.upstream.proxy_secret
+    client: tuple[tuple[str, str], ...] = ()
+    if request.client:
+        client = ((FORWARDED_FOR_METADATA_KEY, request.client.host),)
+        if secret:
+            client += ((PROXY_SECRET_METADATA_KEY, secret),)
     request_id = current_request_id()
     return forwarded + client + (((REQUEST_ID_KEY, request_id),) if request_id else ())
 

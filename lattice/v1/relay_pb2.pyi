@@ -103,18 +103,20 @@ class WorkUpdate(_message.Message):
     def __init__(self, work_id: _Optional[str] = ..., sealed_event: _Optional[bytes] = ...) -> None: ...
 
 class WorkEvent(_message.Message):
-    __slots__ = ("lattice_id", "work_id", "delta", "finish", "failure")
+    __slots__ = ("lattice_id", "work_id", "delta", "finish", "failure", "chat_delta")
     LATTICE_ID_FIELD_NUMBER: _ClassVar[int]
     WORK_ID_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     FINISH_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
+    CHAT_DELTA_FIELD_NUMBER: _ClassVar[int]
     lattice_id: str
     work_id: str
     delta: str
     finish: WorkFinish
     failure: WorkFailure
-    def __init__(self, lattice_id: _Optional[str] = ..., work_id: _Optional[str] = ..., delta: _Optional[str] = ..., finish: _Optional[_Union[WorkFinish, _Mapping]] = ..., failure: _Optional[_Union[WorkFailure, _Mapping]] = ...) -> None: ...
+    chat_delta: _chat_pb2.ChatDelta
+    def __init__(self, lattice_id: _Optional[str] = ..., work_id: _Optional[str] = ..., delta: _Optional[str] = ..., finish: _Optional[_Union[WorkFinish, _Mapping]] = ..., failure: _Optional[_Union[WorkFailure, _Mapping]] = ..., chat_delta: _Optional[_Union[_chat_pb2.ChatDelta, _Mapping]] = ...) -> None: ...
 
 class WorkFinish(_message.Message):
     __slots__ = ("finish_reason", "usage")

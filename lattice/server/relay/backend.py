@@ -11,7 +11,7 @@ from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Usage
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.hub import RelayHub
-from lattice.server.services.convert import chat_request_to_proto, finish_reason_from_proto
+from lattice.server.services.convert import chat_request_to_proto, delta_from_proto, finish_reason_from_proto
 from lattice.v1 import relay_pb2
 
 # What a daemon's failure becomes here, by its reason's family; the reason itself is kept.
@@ -40,6 +40,8 @@ class RelayBackend(Backend):
                 kind = event.WhichOneof("event")
                 if kind == "delta":
                     yield Delta(text=event.delta)
+                elif kind == "chat_delta":
+                    yield delta_from_proto(event.chat_delta)
                 elif kind == "finish":
                     usage = event.finish.usage
                     yield Finish(

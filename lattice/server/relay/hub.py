@@ -14,13 +14,13 @@ import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
-from google.protobuf import timestamp_pb2
 from nacl.public import PrivateKey, SealedBox
 from nacl.secret import SecretBox
 
 from lattice.errors import BackendFailed, BackendUnavailable, LatticeError
 from lattice.observability import logs, metrics, tracing
 from lattice.server.relay.sealing import new_answer_key, open_box, seal
+from lattice.timestamps import now_timestamp
 from lattice.v1 import chat_pb2, relay_pb2
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,4 @@ class RelayHub:
                 metrics.relay_heartbeats_missed(link.lattice_id)
                 self.detach(link, unreachable(link.lattice_id, "missed heartbeats"))
                 return
-            stamp = timestamp_pb2.Timestamp()
-            stamp.GetCurrentTime()
-            link.send(relay_pb2.ConnectResponse(heartbeat=relay_pb2.RelayHeartbeat(send_time=stamp)))
+            link.send(relay_pb2.ConnectResponse(heartbeat=relay_pb2.RelayHeartbeat(send_time=now_timestamp())))

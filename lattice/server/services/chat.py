@@ -19,6 +19,7 @@ from lattice.server.credentials import caller_identity
 from lattice.server.gateway import ChatStream, Gateway
 from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
+from lattice.timestamps import now_timestamp
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 from lattice.wire import MODEL_METADATA_KEY
 
@@ -26,12 +27,24 @@ Context = grpc.aio.ServicerContext[chat_pb2.ChatRequest, Any]
 
 
 class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, *, proxy_secret: str | None = None) -> None:
+        """`proxy_secret`: what the gateway's own shim sends to have its `x-forwarded-for` trusted."""
         self._gateway = gateway
+        self._proxy_secret = proxy_secret
+
+    def _domain_request(self, request: chat_pb2.ChatRequest, context: Context) -> domain.ChatRequest:
+        metadata = convert.text_metadata(context.invocation_metadata())
+        remaining = context.time_remaining()
+        return convert.chat_request_from_proto(
+            request,
+            metadata,
+            caller=caller_identity(metadata, context.peer(), current_principal(), proxy_secret=self._proxy_secret),
+            deadline=None if remaining is None else time.monotonic() + remaining,
+        )
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
         async with grpc_errors(context):
-            completion = await self._gateway.complete(_domain_request(request, context), current_principal())
+            completion = await self._gateway.complete(self._domain_request(request, context), current_principal())
             await context.send_initial_metadata(((MODEL_METADATA_KEY, completion.resolution.model),))
             return chat_pb2.ChatResponse(
                 id=_completion_id(),
@@ -44,7 +57,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                 finish_reason=convert.finish_reason_to_proto(completion.finish.reason),
                 usage=convert.usage_to_proto(completion.finish.usage),
                 resolution=convert.resolution_to_proto(completion.resolution),
-                create_time=convert.now_timestamp(),
+                create_time=now_timestamp(),
                 logprobs=convert.logprobs_to_proto(completion.logprobs),
             )
         raise AssertionError("grpc_errors aborts")
@@ -54,7 +67,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     ) -> AsyncIterator[chat_pb2.StreamChatResponse]:
         async with grpc_errors(context):
             chat: ChatStream | None = None
-            async for update in _open_reporting_queue(self._gateway, _domain_request(request, context)):
+            async for update in _open_reporting_queue(self._gateway, self._domain_request(request, context)):
                 if isinstance(update, domain.Queued):
                     # Headers go out with the first message: name the model it waits for.
                     await _send_model_once(context, update.model)
@@ -65,18 +78,13 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
             async with aclosing(chat):
                 model = chat.resolution.model
                 await _send_model_once(context, model)
-                completion_id, created = _completion_id(), convert.now_timestamp()
+                completion_id, created = _completion_id(), now_timestamp()
                 first = True
                 async for event in chat:
                     if isinstance(event, domain.Delta):
                         role = common_pb2.ROLE_ASSISTANT if first else common_pb2.ROLE_UNSPECIFIED
                         first = False
-                        delta = chat_pb2.ChatDelta(
-                            role=role,
-                            content=event.text,
-                            tool_calls=convert.tool_call_deltas_to_proto(event.tool_calls),
-                            logprobs=convert.logprobs_to_proto(event.logprobs),
-                        )
+                        delta = convert.delta_to_proto(event, role)
                         yield chat_pb2.StreamChatResponse(
                             id=completion_id, model=model, create_time=created, delta=delta
                         )
@@ -113,17 +121,6 @@ async def _open_reporting_queue(
 async def _send_model_once(context: Context, model: str) -> None:
     with contextlib.suppress(grpc.aio.UsageError):  # already sent with an earlier queue update
         await context.send_initial_metadata(((MODEL_METADATA_KEY, model),))
-
-
-def _domain_request(request: chat_pb2.ChatRequest, context: Context) -> domain.ChatRequest:
-    metadata = convert.text_metadata(context.invocation_metadata())
-    remaining = context.time_remaining()
-    return convert.chat_request_from_proto(
-        request,
-        metadata,
-        caller=caller_identity(metadata, context.peer(), current_principal()),
-        deadline=None if remaining is None else time.monotonic() + remaining,
-    )
 
 
 def _completion_id() -> str:

@@ -319,6 +319,34 @@ def logprobs_to_proto(logprobs: tuple[chat.TokenLogprob, ...]) -> list[chat_pb2.
     ]
 
 
+def delta_to_proto(delta: chat.Delta, role: common_pb2.Role = common_pb2.ROLE_UNSPECIFIED) -> chat_pb2.ChatDelta:
+    return chat_pb2.ChatDelta(
+        role=role,
+        content=delta.text,
+        tool_calls=tool_call_deltas_to_proto(delta.tool_calls),
+        logprobs=logprobs_to_proto(delta.logprobs),
+    )
+
+
+def delta_from_proto(delta: chat_pb2.ChatDelta) -> chat.Delta:
+    return chat.Delta(
+        text=delta.content,
+        tool_calls=tuple(
+            chat.ToolCallDelta(d.index, id=d.id, name=d.function_name, arguments=d.function_arguments)
+            for d in delta.tool_calls
+        ),
+        logprobs=tuple(
+            chat.TokenLogprob(
+                t.token,
+                t.logprob,
+                t.bytes,
+                tuple(chat.TopLogprob(o.token, o.logprob, o.bytes) for o in t.top_logprobs),
+            )
+            for t in delta.logprobs
+        ),
+    )
+
+
 def queue_status_to_proto(queued: chat.Queued) -> chat_pb2.QueueStatus:
     wait = duration_pb2.Duration()
     wait.FromNanoseconds(int(queued.estimated_wait_seconds * 1e9))
@@ -334,9 +362,3 @@ def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
 def moment(stamp: timestamp_pb2.Timestamp) -> dt.datetime:
     """A timestamp as an aware UTC datetime."""
     return stamp.ToDatetime(dt.UTC)
-
-
-def now_timestamp() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.GetCurrentTime()
-    return stamp

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from lattice import __version__
 from lattice.errors import InvalidArgument, Unauthenticated
@@ -14,6 +13,7 @@ from lattice.server.auth import current_principal
 from lattice.server.operations import ModelView, Operations, RuntimeView
 from lattice.server.services.convert import model_to_proto
 from lattice.server.services.status import grpc_errors
+from lattice.timestamps import now_timestamp, timestamp_at
 from lattice.v1 import operations_pb2, operations_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -33,10 +33,8 @@ class OperationsServicer(operations_pb2_grpc.OperationsServiceServicer):
             if request.recent_limit < 0:
                 raise InvalidArgument("recent_limit must not be negative", field="recent_limit")
             board = await self._operations.dashboard(principal, request.recent_limit)
-            snapshot_time = timestamp_pb2.Timestamp()
-            snapshot_time.GetCurrentTime()
             return operations_pb2.GetDashboardResponse(
-                snapshot_time=snapshot_time,
+                snapshot_time=now_timestamp(),
                 scope=board.scope,
                 account_id=board.account_id,
                 version=__version__,
@@ -69,13 +67,13 @@ def _runtime(view: RuntimeView) -> operations_pb2.RuntimeState:
         in_flight=view.in_flight,
     )
     if view.last_seen is not None:
-        state.last_seen_time.CopyFrom(_stamp(view.last_seen))
+        state.last_seen_time.CopyFrom(timestamp_at(view.last_seen))
     return state
 
 
 def _bucket(bucket: Bucket) -> operations_pb2.ActivityBucket:
     return operations_pb2.ActivityBucket(
-        start_time=_stamp(bucket.start),
+        start_time=timestamp_at(bucket.start),
         requests=bucket.requests,
         failed_requests=bucket.failed_requests,
         prompt_tokens=bucket.prompt_tokens,
@@ -87,7 +85,7 @@ def _bucket(bucket: Bucket) -> operations_pb2.ActivityBucket:
 
 def _request(request: FinishedRequest) -> operations_pb2.RecentRequest:
     return operations_pb2.RecentRequest(
-        end_time=_stamp(request.end_time),
+        end_time=timestamp_at(request.end_time),
         request_id=request.request_id,
         account_id=request.account_id,
         model=request.model,
@@ -98,9 +96,3 @@ def _request(request: FinishedRequest) -> operations_pb2.RecentRequest:
         prompt_tokens=request.prompt_tokens,
         completion_tokens=request.completion_tokens,
     )
-
-
-def _stamp(seconds: float) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(round(seconds * 1e9))
-    return stamp

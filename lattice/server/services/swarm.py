@@ -23,9 +23,11 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class SwarmServicer(swarm_pb2_grpc.SwarmServiceServicer):
-    def __init__(self, gateway: Gateway, config: SwarmConfig) -> None:
+    def __init__(self, gateway: Gateway, config: SwarmConfig, *, proxy_secret: str | None = None) -> None:
+        """`proxy_secret`: what the gateway's own shim sends to have its `x-forwarded-for` trusted."""
         self._gateway = gateway
         self._config = config
+        self._proxy_secret = proxy_secret
 
     def _swarm(self) -> Swarm:
         """A swarm whose agents are the calling principal's chats (personal runtimes answer their owner only)."""
@@ -36,14 +38,14 @@ class SwarmServicer(swarm_pb2_grpc.SwarmServiceServicer):
     ) -> AsyncIterator[swarm_pb2.FanoutResponse]:
         run = self._swarm().fanout
         async for message in _stream(
-            context, swarm_pb2.FanoutResponse, lambda c: run(swarm_convert.fanout_spec(request, c))
+            context, self._proxy_secret, swarm_pb2.FanoutResponse, lambda c: run(swarm_convert.fanout_spec(request, c))
         ):
             yield message
 
     async def Vote(self, request: swarm_pb2.VoteRequest, context: Context) -> AsyncIterator[swarm_pb2.VoteResponse]:
         run = self._swarm().vote
         async for message in _stream(
-            context, swarm_pb2.VoteResponse, lambda c: run(swarm_convert.vote_spec(request, c))
+            context, self._proxy_secret, swarm_pb2.VoteResponse, lambda c: run(swarm_convert.vote_spec(request, c))
         ):
             yield message
 
@@ -52,7 +54,10 @@ class SwarmServicer(swarm_pb2_grpc.SwarmServiceServicer):
     ) -> AsyncIterator[swarm_pb2.PipelineResponse]:
         run = self._swarm().pipeline
         async for message in _stream(
-            context, swarm_pb2.PipelineResponse, lambda c: run(swarm_convert.pipeline_spec(request, c))
+            context,
+            self._proxy_secret,
+            swarm_pb2.PipelineResponse,
+            lambda c: run(swarm_convert.pipeline_spec(request, c)),
         ):
             yield message
 
@@ -61,13 +66,14 @@ class SwarmServicer(swarm_pb2_grpc.SwarmServiceServicer):
     ) -> AsyncIterator[swarm_pb2.DebateResponse]:
         run = self._swarm().debate
         async for message in _stream(
-            context, swarm_pb2.DebateResponse, lambda c: run(swarm_convert.debate_spec(request, c))
+            context, self._proxy_secret, swarm_pb2.DebateResponse, lambda c: run(swarm_convert.debate_spec(request, c))
         ):
             yield message
 
 
 async def _stream(
     context: Context,
+    proxy_secret: str | None,
     response: type[SwarmResponse],
     events: Callable[[Caller], AsyncGenerator[SwarmEvent, None]],
 ) -> AsyncIterator[SwarmResponse]:
@@ -78,7 +84,7 @@ async def _stream(
         remaining = context.time_remaining()
         caller = Caller(
             metadata,
-            caller_identity(metadata, context.peer(), current_principal()),
+            caller_identity(metadata, context.peer(), current_principal(), proxy_secret=proxy_secret),
             None if remaining is None else time.monotonic() + remaining,
         )
         async with aclosing(events(caller)) as stream:

@@ -36,13 +36,19 @@ from lattice.server.backends.upstream.sse import SseDataLines
 from lattice.server.chat import ChatRequest, Delta, Finish, FinishReason, GenerationEvent, merged
 
 _JSON = {"content-type": "application/json"}
+DEFAULT_MAX_CONNECTIONS = 256
+"""Connections the gateway opens to one upstream at most; more requests wait for one."""
 
 
 class OpenAIUpstream(DiscoveringUpstream):
     name = "openai"
 
-    def __init__(self, upstream: Upstream, on_models: ModelsCallback) -> None:
+    def __init__(
+        self, upstream: Upstream, on_models: ModelsCallback, *, max_connections: int = DEFAULT_MAX_CONNECTIONS
+    ) -> None:
+        """`max_connections`: the pool's size, as many as the requests that may run on it at once."""
         super().__init__(upstream, on_models)
+        self._max_connections = max_connections
         self._headers = {"authorization": f"Bearer {upstream.api_key.get_secret_value()}"} if upstream.api_key else {}
         root = upstream.base_url.rstrip("/") + "/"
         self._models_url = root + "models"
@@ -64,7 +70,7 @@ class OpenAIUpstream(DiscoveringUpstream):
                 headers=self._headers,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30),
             )
         return self._session
 

@@ -2479,12 +2479,19 @@ class WorkEvent(betterproto2.Message):
 
     delta: "str | None" = betterproto2.field(3, betterproto2.TYPE_STRING, optional=True, group="event")
     """
-    New text.
+    New text only: what daemons sent before `chat_delta`, and still send for plain text, so
+    older gateways keep reading it.
     """
 
     finish: "WorkFinish | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True, group="event")
 
     failure: "WorkFailure | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True, group="event")
+
+    chat_delta: "ChatDelta | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True, group="event")
+    """
+    New output as the gateway streams it: text, tool-call fragments, log probabilities. Sent when
+    there is more than text (a gateway that predates it drops it).
+    """
 
 
 default_message_pool.register_message("lattice.v1", "WorkEvent", WorkEvent)

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { ChatRequest } from "./chat_pb.js";
+import type { ChatDelta, ChatRequest } from "./chat_pb.js";
 import { file_lattice_v1_chat } from "./chat_pb.js";
 import type { FinishReason, Usage } from "./common_pb.js";
 import { file_lattice_v1_common } from "./common_pb.js";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lattice/v1/relay.proto.
  */
 export const file_lattice_v1_relay: GenFile = /*@__PURE__*/
-  fileDesc("ChZsYXR0aWNlL3YxL3JlbGF5LnByb3RvEgpsYXR0aWNlLnYxIp8BCg5Db25uZWN0UmVxdWVzdBInCgVoZWxsbxgBIAEoCzIWLmxhdHRpY2UudjEuUmVsYXlIZWxsb0gAEi8KCWhlYXJ0YmVhdBgCIAEoCzIaLmxhdHRpY2UudjEuUmVsYXlIZWFydGJlYXRIABIoCgZ1cGRhdGUYAyABKAsyFi5sYXR0aWNlLnYxLldvcmtVcGRhdGVIAEIJCgdtZXNzYWdlIsoBCg9Db25uZWN0UmVzcG9uc2USKwoHd2VsY29tZRgBIAEoCzIYLmxhdHRpY2UudjEuUmVsYXlXZWxjb21lSAASLwoJaGVhcnRiZWF0GAIgASgLMhoubGF0dGljZS52MS5SZWxheUhlYXJ0YmVhdEgAEiQKBHdvcmsYAyABKAsyFC5sYXR0aWNlLnYxLldvcmtJdGVtSAASKAoGY2FuY2VsGAQgASgLMhYubGF0dGljZS52MS5Xb3JrQ2FuY2VsSABCCQoHbWVzc2FnZSI4CgpSZWxheUhlbGxvEhIKCmxhdHRpY2VfaWQYASABKAkSFgoOZGFlbW9uX3ZlcnNpb24YAiABKAkiPQoMUmVsYXlXZWxjb21lEhIKCmxhdHRpY2VfaWQYASABKAkSGQoRaGVhcnRiZWF0X3NlY29uZHMYAiABKAUiPwoOUmVsYXlIZWFydGJlYXQSLQoJc2VuZF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIzCghXb3JrSXRlbRIPCgd3b3JrX2lkGAEgASgJEhYKDnNlYWxlZF9wYXlsb2FkGAIgASgMIvsBCgtXb3JrUGF5bG9hZBISCgpsYXR0aWNlX2lkGAEgASgJEg8KB3dvcmtfaWQYAiABKAkSKAoHcmVxdWVzdBgDIAEoCzIXLmxhdHRpY2UudjEuQ2hhdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgEIAEoCRJACg10cmFjZV9jb250ZXh0GAUgAygLMikubGF0dGljZS52MS5Xb3JrUGF5bG9hZC5UcmFjZUNvbnRleHRFbnRyeRISCgphbnN3ZXJfa2V5GAYgASgMGjMKEVRyYWNlQ29udGV4dEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLQoKV29ya0NhbmNlbBIPCgd3b3JrX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIzCgpXb3JrVXBkYXRlEg8KB3dvcmtfaWQYASABKAkSFAoMc2VhbGVkX2V2ZW50GAIgASgMIqABCglXb3JrRXZlbnQSEgoKbGF0dGljZV9pZBgBIAEoCRIPCgd3b3JrX2lkGAIgASgJEg8KBWRlbHRhGAMgASgJSAASKAoGZmluaXNoGAQgASgLMhYubGF0dGljZS52MS5Xb3JrRmluaXNoSAASKgoHZmFpbHVyZRgFIAEoCzIXLmxhdHRpY2UudjEuV29ya0ZhaWx1cmVIAEIHCgVldmVudCJfCgpXb3JrRmluaXNoEi8KDWZpbmlzaF9yZWFzb24YASABKA4yGC5sYXR0aWNlLnYxLkZpbmlzaFJlYXNvbhIgCgV1c2FnZRgCIAEoCzIRLmxhdHRpY2UudjEuVXNhZ2UiLgoLV29ya0ZhaWx1cmUSDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkyVgoMUmVsYXlTZXJ2aWNlEkYKB0Nvbm5lY3QSGi5sYXR0aWNlLnYxLkNvbm5lY3RSZXF1ZXN0GhsubGF0dGljZS52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_lattice_v1_chat, file_lattice_v1_common]);
+  fileDesc("ChZsYXR0aWNlL3YxL3JlbGF5LnByb3RvEgpsYXR0aWNlLnYxIp8BCg5Db25uZWN0UmVxdWVzdBInCgVoZWxsbxgBIAEoCzIWLmxhdHRpY2UudjEuUmVsYXlIZWxsb0gAEi8KCWhlYXJ0YmVhdBgCIAEoCzIaLmxhdHRpY2UudjEuUmVsYXlIZWFydGJlYXRIABIoCgZ1cGRhdGUYAyABKAsyFi5sYXR0aWNlLnYxLldvcmtVcGRhdGVIAEIJCgdtZXNzYWdlIsoBCg9Db25uZWN0UmVzcG9uc2USKwoHd2VsY29tZRgBIAEoCzIYLmxhdHRpY2UudjEuUmVsYXlXZWxjb21lSAASLwoJaGVhcnRiZWF0GAIgASgLMhoubGF0dGljZS52MS5SZWxheUhlYXJ0YmVhdEgAEiQKBHdvcmsYAyABKAsyFC5sYXR0aWNlLnYxLldvcmtJdGVtSAASKAoGY2FuY2VsGAQgASgLMhYubGF0dGljZS52MS5Xb3JrQ2FuY2VsSABCCQoHbWVzc2FnZSI4CgpSZWxheUhlbGxvEhIKCmxhdHRpY2VfaWQYASABKAkSFgoOZGFlbW9uX3ZlcnNpb24YAiABKAkiPQoMUmVsYXlXZWxjb21lEhIKCmxhdHRpY2VfaWQYASABKAkSGQoRaGVhcnRiZWF0X3NlY29uZHMYAiABKAUiPwoOUmVsYXlIZWFydGJlYXQSLQoJc2VuZF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIzCghXb3JrSXRlbRIPCgd3b3JrX2lkGAEgASgJEhYKDnNlYWxlZF9wYXlsb2FkGAIgASgMIvsBCgtXb3JrUGF5bG9hZBISCgpsYXR0aWNlX2lkGAEgASgJEg8KB3dvcmtfaWQYAiABKAkSKAoHcmVxdWVzdBgDIAEoCzIXLmxhdHRpY2UudjEuQ2hhdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgEIAEoCRJACg10cmFjZV9jb250ZXh0GAUgAygLMikubGF0dGljZS52MS5Xb3JrUGF5bG9hZC5UcmFjZUNvbnRleHRFbnRyeRISCgphbnN3ZXJfa2V5GAYgASgMGjMKEVRyYWNlQ29udGV4dEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLQoKV29ya0NhbmNlbBIPCgd3b3JrX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIzCgpXb3JrVXBkYXRlEg8KB3dvcmtfaWQYASABKAkSFAoMc2VhbGVkX2V2ZW50GAIgASgMIs0BCglXb3JrRXZlbnQSEgoKbGF0dGljZV9pZBgBIAEoCRIPCgd3b3JrX2lkGAIgASgJEg8KBWRlbHRhGAMgASgJSAASKAoGZmluaXNoGAQgASgLMhYubGF0dGljZS52MS5Xb3JrRmluaXNoSAASKgoHZmFpbHVyZRgFIAEoCzIXLmxhdHRpY2UudjEuV29ya0ZhaWx1cmVIABIrCgpjaGF0X2RlbHRhGAYgASgLMhUubGF0dGljZS52MS5DaGF0RGVsdGFIAEIHCgVldmVudCJfCgpXb3JrRmluaXNoEi8KDWZpbmlzaF9yZWFzb24YASABKA4yGC5sYXR0aWNlLnYxLkZpbmlzaFJlYXNvbhIgCgV1c2FnZRgCIAEoCzIRLmxhdHRpY2UudjEuVXNhZ2UiLgoLV29ya0ZhaWx1cmUSDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkyVgoMUmVsYXlTZXJ2aWNlEkYKB0Nvbm5lY3QSGi5sYXR0aWNlLnYxLkNvbm5lY3RSZXF1ZXN0GhsubGF0dGljZS52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_lattice_v1_chat, file_lattice_v1_common]);
 
 /**
  * Daemon → gateway.
@@ -315,7 +315,8 @@ export type WorkEvent = Message<"lattice.v1.WorkEvent"> & {
    */
   event: {
     /**
-     * New text.
+     * New text only: what daemons sent before `chat_delta`, and still send for plain text, so
+     * older gateways keep reading it.
      *
      * @generated from field: string delta = 3;
      */
@@ -333,6 +334,15 @@ export type WorkEvent = Message<"lattice.v1.WorkEvent"> & {
      */
     value: WorkFailure;
     case: "failure";
+  } | {
+    /**
+     * New output as the gateway streams it: text, tool-call fragments, log probabilities. Sent when
+     * there is more than text (a gateway that predates it drops it).
+     *
+     * @generated from field: lattice.v1.ChatDelta chat_delta = 6;
+     */
+    value: ChatDelta;
+    case: "chatDelta";
   } | { case: undefined; value?: undefined };
 };
 
