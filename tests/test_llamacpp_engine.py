@@ -151,7 +151,9 @@ def test_tool_call_round_trip(gateway: GatewayProcess, stream: bool, choice: str
     """SmolLM2's template has no tools: the engine describes them and constrains the answer to a call."""
     tool_choice: Any = "required" if choice == "required" else {"type": "function", "function": {"name": "get_time"}}
     openai_client = client(gateway)
-    arguments = dict(model=MODEL, messages=ASK_WEATHER, tools=[WEATHER, TIME], tool_choice=tool_choice, max_tokens=64)
+    arguments = dict(
+        model=MODEL, messages=ASK_WEATHER, tools=[WEATHER, TIME], tool_choice=tool_choice, temperature=0, max_tokens=128
+    )
     if stream:
         calls: dict[int, dict[str, str]] = {}
         finish = None
@@ -184,7 +186,7 @@ def test_tool_call_round_trip(gateway: GatewayProcess, stream: bool, choice: str
         {"role": "tool", "tool_call_id": made[0]["id"], "content": "Sunny, 21 C"},
     ]
     follow_up = openai_client.chat.completions.create(
-        model=MODEL, messages=history, tools=[WEATHER, TIME], tool_choice="none", max_tokens=16
+        model=MODEL, messages=history, tools=[WEATHER, TIME], tool_choice="none", temperature=0, max_tokens=16
     )
     assert follow_up.choices[0].finish_reason in ("stop", "length")
     assert follow_up.choices[0].message.content
