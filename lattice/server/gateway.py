@@ -78,9 +78,12 @@ class ChatStream:
         rest: AsyncGenerator[GenerationEvent, None],
         resources: AsyncExitStack,
         span: tracing.Span = tracing.NO_SPAN,
+        *,
+        started_at: float,
     ) -> None:
         """`resources` (the admission slot, the backend stream) are released by `aclose`; `span` is the
-        backend stream's trace span, told how the stream ends."""
+        backend stream's trace span, told how the stream ends; `started_at` (`loop.time()`) is when the
+        backend started on it, once admitted: its duration limit counts from there."""
         self.resolution = resolution
         self._span = span
         self._first: GenerationEvent | None = first
@@ -88,8 +91,7 @@ class ChatStream:
         self._resources = resources
         self._deadline: float | None = None
         self._answer: list[str] | None = None
-        self.started_at = asyncio.get_running_loop().time()
-        """When (`loop.time()`) the backend started on it, once admitted: its duration limit counts from here."""
+        self.started_at = started_at
         self.finish: Finish | None = None
         """Set when the answer is complete."""
         self.failure: str | None = None
@@ -318,9 +320,7 @@ class Gateway:
                 backend_span.fail(error)
                 await resources.aclose()
                 raise
-            chat = ChatStream(resolution, first, events, resources, backend_span)
-            chat.started_at = started
-            return chat
+            return ChatStream(resolution, first, events, resources, backend_span, started_at=started)
         raise AssertionError("unreachable")
 
     def generation_cap(self, profile: ModelProfile) -> int:

@@ -93,6 +93,15 @@ class PromptBudget:
             return None
         return self.queue_timeout_seconds + OWN_PROMPT_SLACK * estimate
 
+    def late(self, model: str, waited: float) -> PromptQueueTimeout:
+        """The refusal of a request whose first event did not come within `waited` seconds."""
+        return PromptQueueTimeout(
+            f"waited {waited:.0f} s for {model!r} to reach this request's prompt "
+            f"(the queue timeout, {self.queue_timeout_seconds:g} s, plus its own prompt's time)",
+            retry_after_seconds=self.queue_timeout_seconds,
+            metadata={"model": model},
+        )
+
     async def bounded(self, model: str, tokens: int, events: AsyncIterator[T]) -> AsyncGenerator[T, None]:
         """`events`, failed with `PromptQueueTimeout` (and closed) when the first is late."""
         timeout = self.first_event_timeout(model, tokens)
@@ -101,12 +110,7 @@ class PromptBudget:
                 async with asyncio.timeout(timeout):
                     first = await anext(stream)
             except TimeoutError:
-                raise PromptQueueTimeout(
-                    f"waited {timeout:.0f} s for {model!r} to reach this request's prompt "
-                    f"(the queue timeout, {self.queue_timeout_seconds:g} s, plus its own prompt's time)",
-                    retry_after_seconds=self.queue_timeout_seconds,
-                    metadata={"model": model},
-                ) from None
+                raise self.late(model, timeout or 0.0) from None
             except StopAsyncIteration:
                 return
             yield first

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import pathlib
 from collections.abc import AsyncGenerator
 from typing import Generic, TypeVar
 
 from lattice.config import ModelProfile
 from lattice.errors import BackendUnavailable
 from lattice.server.backends.base import Backend, GenerationLimits
+from lattice.server.backends.default_model import default_gguf_path
 from lattice.server.backends.residency import Residency
 from lattice.server.chat import ChatRequest, GenerationEvent
 
@@ -34,6 +36,11 @@ class InProcessBackend(Backend, Generic[E]):
     @property
     def model_id(self) -> str:
         return self._profile.id
+
+    @property
+    def gguf(self) -> pathlib.Path:
+        """The model's weights: its `gguf_path`, else the default model's file."""
+        return self._profile.gguf_path or default_gguf_path()
 
     @property
     def pinned(self) -> bool:

@@ -10,7 +10,6 @@ from typing import Any
 
 from lattice.config import ModelProfile
 from lattice.server.backends.base import GenerationLimits
-from lattice.server.backends.default_model import default_gguf_path
 from lattice.server.backends.in_process import InProcessBackend
 from lattice.server.backends.llamacpp.engine import Chunk, EngineOptions, LlamaCppEngine, engine_error
 from lattice.server.backends.llamacpp.gguf_metadata import read_metadata
@@ -26,9 +25,8 @@ from lattice.server.chat import (
     GenerationEvent,
     ToolCall,
     ToolCallDelta,
-    merged,
 )
-from lattice.server.prompt_budget import PromptBudget, PromptQueueTimeout
+from lattice.server.prompt_budget import PromptBudget
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +48,7 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
         await self.unload()
 
     async def _load(self) -> LlamaCppEngine:
-        gguf = self._profile.gguf_path or default_gguf_path()
+        gguf = self.gguf
         template = str((await asyncio.to_thread(read_metadata, gguf)).get("tokenizer.chat_template", ""))
         engine = await asyncio.to_thread(LlamaCppEngine.load, gguf, self._options)
         self._native_tools = template_supports_tools(template)
@@ -77,12 +75,12 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
         async with aclosing(self._output(engine, body, limits.prompt_budget)) as chunks:
             async for chunk in chunks:
                 delta = state.read_chunk(chunk)
-                deltas = [trim_logprobs(delta, request.top_logprobs)] if delta else []
-                if emulation is not None:
-                    answer.extend(d.text for d in deltas)
+                if delta is None:
                     continue
-                for delta in merged(deltas):
-                    yield delta
+                if emulation is not None:
+                    answer.append(delta.text)  # read whole once it ends: a call or text
+                else:
+                    yield trim_logprobs(delta, request.top_logprobs)
         reason = state.finish_reason or FinishReason.STOP
         if emulation is not None:
             text, calls = emulation.parse("".join(answer))
@@ -122,14 +120,9 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
                             budget.rates.observe(self.model_id, processed - seen[0], (milliseconds - seen[1]) / 1000)
                         seen = (processed, milliseconds)
         except TimeoutError:
-            if not first_output.expired():
+            if budget is None or not first_output.expired():  # only a budget ever sets the timer
                 raise
-            raise PromptQueueTimeout(
-                f"waited {waited:.0f} s for {self.model_id!r} to get through this request's prompt "
-                "(the queue timeout plus its own prompt's time)",
-                retry_after_seconds=budget.queue_timeout_seconds if budget else 1.0,
-                metadata={"model": self.model_id},
-            ) from None
+            raise budget.late(self.model_id, waited) from None
 
 
 def _fragment(index: int, call: ToolCall) -> ToolCallDelta:

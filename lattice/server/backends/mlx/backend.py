@@ -14,7 +14,7 @@ from lattice.errors import ContextLengthExceeded
 from lattice.server.backends.base import GenerationLimits
 from lattice.server.backends.in_process import InProcessBackend
 from lattice.server.backends.mlx.batching import BatchEngine, GenerationJob
-from lattice.server.backends.mlx.gguf_convert import default_gguf_path, prepare_mlx_model
+from lattice.server.backends.mlx.gguf_convert import prepare_mlx_model
 from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.backends.residency import Residency
 from lattice.server.chat import ChatRequest, GenerationEvent, Message
@@ -42,7 +42,7 @@ class MlxBackend(InProcessBackend[BatchEngine]):
         self._tokenizer: Any = None
 
     async def _load(self) -> BatchEngine:
-        gguf = self._profile.gguf_path or default_gguf_path()
+        gguf = self.gguf
         # Conversion is plain file work: keep it off the worker so it never blocks generation.
         model_dir = await asyncio.to_thread(prepare_mlx_model, gguf, self._cache_dir, self._weights)
         model, tokenizer = await self._worker.call(lambda: _load(model_dir))
