@@ -21,6 +21,8 @@ class Capability(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAPABILITY_JSON_MODE: _ClassVar[Capability]
     CAPABILITY_LONG_CONTEXT: _ClassVar[Capability]
     CAPABILITY_LOGPROBS: _ClassVar[Capability]
+    CAPABILITY_EMBEDDINGS: _ClassVar[Capability]
+    CAPABILITY_COMPLETIONS: _ClassVar[Capability]
 CAPABILITY_UNSPECIFIED: Capability
 CAPABILITY_CHAT: Capability
 CAPABILITY_VISION: Capability
@@ -28,6 +30,8 @@ CAPABILITY_TOOLS: Capability
 CAPABILITY_JSON_MODE: Capability
 CAPABILITY_LONG_CONTEXT: Capability
 CAPABILITY_LOGPROBS: Capability
+CAPABILITY_EMBEDDINGS: Capability
+CAPABILITY_COMPLETIONS: Capability
 
 class Model(_message.Message):
     __slots__ = ("name", "id", "aliases", "backend", "context_window", "capabilities", "roles", "owned_by", "latency_tier", "cost_per_million_tokens", "available", "default_max_tokens")
