@@ -24,7 +24,9 @@ DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 SMALL_MODEL_DEFAULT_MAX_TOKENS = 256
 """The default generation cap of small models (the default one included): a few seconds of tokens on a CPU."""
 
-Capability = Literal["chat", "vision", "tools", "json_mode", "long_context", "logprobs"]
+Capability = Literal["chat", "vision", "tools", "json_mode", "long_context", "logprobs", "embeddings", "completions"]
+"""`embeddings`: vectors for text (EmbeddingService); `completions`: raw text continuation, no chat template
+(CompletionService)."""
 WeightFormat = Literal["float32", "float16", "quantized"]
 LatencyTier = Literal["fast", "standard", "slow"]
 BackendKind = Literal["local", "llamacpp", "mlx", "openai", "anthropic", "relay"]

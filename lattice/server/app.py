@@ -31,6 +31,8 @@ from lattice.server.relay.hub import RelayHub
 from lattice.server.relay.sealing import load_or_create_key
 from lattice.server.resolver import Resolver
 from lattice.server.services.chat import ChatServicer
+from lattice.server.services.completions import CompletionServicer
+from lattice.server.services.embeddings import EmbeddingServicer
 from lattice.server.services.health import HealthServicer
 from lattice.server.services.operations import OperationsServicer
 from lattice.server.services.personal_runtimes import PersonalRuntimeServicer
@@ -45,6 +47,10 @@ from lattice.server.swarm.gateway_agents import SwarmConfig
 from lattice.v1 import (
     chat_pb2,
     chat_pb2_grpc,
+    completions_pb2,
+    completions_pb2_grpc,
+    embeddings_pb2,
+    embeddings_pb2_grpc,
     operations_pb2,
     operations_pb2_grpc,
     personal_runtime_pb2,
@@ -63,6 +69,8 @@ RELAY_MIN_PING_INTERVAL_MS = 10_000
 
 SERVICE_NAMES = (
     chat_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name,
+    embeddings_pb2.DESCRIPTOR.services_by_name["EmbeddingService"].full_name,
+    completions_pb2.DESCRIPTOR.services_by_name["CompletionService"].full_name,
     resolve_pb2.DESCRIPTOR.services_by_name["ResolveService"].full_name,
     swarm_pb2.DESCRIPTOR.services_by_name["SwarmService"].full_name,
     personal_runtime_pb2.DESCRIPTOR.services_by_name["PersonalRuntimeService"].full_name,
@@ -217,6 +225,12 @@ def create_server(
         ],
     )
     chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(gateway, proxy_secret=proxy_secret), server)
+    embeddings_pb2_grpc.add_EmbeddingServiceServicer_to_server(
+        EmbeddingServicer(gateway, proxy_secret=proxy_secret), server
+    )
+    completions_pb2_grpc.add_CompletionServiceServicer_to_server(
+        CompletionServicer(gateway, proxy_secret=proxy_secret), server
+    )
     resolve_pb2_grpc.add_ResolveServiceServicer_to_server(ResolveServicer(gateway), server)
     swarm_pb2_grpc.add_SwarmServiceServicer_to_server(
         SwarmServicer(gateway, SwarmConfig.from_settings(settings), proxy_secret=proxy_secret), server

@@ -129,6 +129,9 @@ class ChatRequest:
     """Return each generated token's log probability."""
     top_logprobs: int = 0
     """With `logprobs`: also the this many most likely tokens at each step (0 to 20)."""
+    prompt: str | None = None
+    """A text completion (CompletionService): this text goes to the model raw, with no chat template, and
+    `messages` is empty. Only models with the `completions` capability serve it."""
 
     @property
     def has_image(self) -> bool:
@@ -148,8 +151,13 @@ class ChatRequest:
         """The conversation's size before any tokenizer has seen it: a deliberately generous
         ~4 characters per token (English averages about that), so that only a prompt that clearly
         cannot fit is excluded; backends that tokenize check exactly."""
-        characters = sum(len(m.text) + sum(len(c.arguments) for c in m.tool_calls) for m in self.messages)
-        return characters // CHARS_PER_TOKEN
+        return self.prompt_characters // CHARS_PER_TOKEN
+
+    @property
+    def prompt_characters(self) -> int:
+        """The characters of the prompt: the messages' text and tool-call arguments, or the raw prompt."""
+        raw = len(self.prompt or "")
+        return raw + sum(len(m.text) + sum(len(c.arguments) for c in m.tool_calls) for m in self.messages)
 
 
 @dataclass(frozen=True)

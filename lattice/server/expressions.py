@@ -6,7 +6,8 @@
                   | "role:" NAME                          models serving a role, ranked
                   | PATTERN with * or ?                   a wildcard over model ids
                   | "lattice:personal:" ID                a personal runtime (reserved)
-                  | CAPABILITY                            vision, tools, long-context, json
+                  | CAPABILITY                            vision, tools, long-context, json,
+                                                          embeddings, completions
                   | ID                                    an exact id or alias
 
 `role:coder+tools` is a coder that can use tools; `vision` alone is any vision model.
@@ -25,6 +26,8 @@ CAPABILITY_TERMS = {
     "long_context": "long_context",
     "json": "json_mode",
     "json-mode": "json_mode",
+    "embeddings": "embeddings",
+    "completions": "completions",
 }
 DEFAULT_TERMS = frozenset({"", "auto", "default"})
 ROLE_PREFIX = "role:"

@@ -15,14 +15,21 @@ from typing import TYPE_CHECKING
 import structlog
 
 from lattice.config import ModelProfile
-from lattice.errors import BackendUnavailable, LatticeError, ModelNotFound, ResourceExhausted
+from lattice.errors import BackendUnavailable, LatticeError, ModelNotFound, NoModelSatisfies, ResourceExhausted
 from lattice.observability import logs, metrics, tracing
 from lattice.server.activity import Activity, FinishedRequest
 from lattice.server.admission import Admission, AdmissionLimits, QueuedCallback
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Queued, TokenLogprob, ToolCall
+from lattice.server.embeddings import EMBEDDINGS, Embeddings, EmbedRequest, validate_embed_request
 from lattice.server.limits import UNLIMITED as NO_REQUEST_LIMITS
-from lattice.server.limits import CallerLimits, RequestLimits, StreamDurationExceeded, check_request_size
+from lattice.server.limits import (
+    CallerLimits,
+    RequestLimits,
+    StreamDurationExceeded,
+    check_prompt_chars,
+    check_request_size,
+)
 from lattice.server.principals import Principal
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
@@ -219,6 +226,8 @@ class Gateway:
         try:
             if self._log_prompts:
                 messages = [{"role": m.role.value, "text": m.text} for m in request.messages]
+                if request.prompt is not None:
+                    messages.append({"role": "prompt", "text": request.prompt})
                 prompt_log.info("chat prompt", model=request.model, messages=messages)
             chat = await self._start_chat(request, on_queued, principal)
         except BaseException as error:
@@ -253,20 +262,47 @@ class Gateway:
     ) -> None:
         """Tells `activity` (the dashboard) and `usage` (metering) about a chat that ended: one record,
         metadata only."""
+        usage = chat.finish.usage if chat is not None and chat.finish is not None else None
+        self._record(
+            principal,
+            request_id,
+            chat.resolution if chat else None,
+            model=request.model,
+            arrived=arrived,
+            first_token=first_token,
+            outcome=outcome,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
+
+    def _record(
+        self,
+        principal: Principal | None,
+        request_id: str,
+        resolution: Resolution | None,
+        *,
+        model: str,
+        arrived: float,
+        first_token: float | None,
+        outcome: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+    ) -> None:
+        """One request that ended (a chat, a text completion, an embedding request), told to `activity` and
+        `usage`; `model` is the expression asked for, named when nothing was resolved."""
         if self.activity is None and self.usage is None:
             return
-        usage = chat.finish.usage if chat is not None and chat.finish is not None else None
         ended = FinishedRequest(
             end_time=time.time(),
             request_id=request_id,
             account_id=principal.account_id if principal else "",
-            model=chat.resolution.model if chat else request.model,
-            backend=chat.resolution.chosen.profile.backend if chat else "",
+            model=resolution.model if resolution else model,
+            backend=resolution.chosen.profile.backend if resolution else "",
             outcome=outcome,
             duration_ms=round((time.monotonic() - arrived) * 1000),
             first_token_ms=None if first_token is None else round(first_token * 1000),
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             key_id=principal.credential_id if principal else "",
         )
         for listener in (self.activity, self.usage):
@@ -283,6 +319,12 @@ class Gateway:
         with tracing.span("lattice.resolve") as resolving:
             resolution: Resolution | None = await self.resolve_for(request.model, request, principal)
             resolving.set("lattice.model", resolution.model if resolution else "")
+        if request.prompt is not None and request.model.startswith(PERSONAL_PREFIX):
+            # The relay carries chats; a personal runtime's provider is not known to take a raw prompt.
+            raise NoModelSatisfies(
+                "a personal runtime takes chats, not text completions: use /v1/chat/completions (ChatService)",
+                metadata={"model": request.model, "missing": "completions"},
+            )
         while resolution is not None:
             resources = AsyncExitStack()
             traced = {"lattice.model": resolution.model, "lattice.backend": resolution.chosen.profile.backend}
@@ -381,3 +423,59 @@ class Gateway:
                 else:
                     return Completion(chat.resolution, "".join(parts), tool_calls.calls(), event, tuple(logprobs))
         raise AssertionError("a backend stream always ends with Finish")
+
+    async def embed(self, request: EmbedRequest, principal: Principal | None = None) -> tuple[Resolution, Embeddings]:
+        """Checks, resolves to a model with the `embeddings` capability, admits (a slot on the model, as a
+        chat takes) and embeds, falling back to the next candidate when a backend is down; metered as a chat
+        whose tokens are all prompt tokens."""
+        arrived = time.monotonic()
+        request_id = logs.current_request_id() or ""
+        resolution: Resolution | None = None
+        outcome, tokens = "cancelled", 0
+        try:
+            validate_embed_request(request)
+            check_prompt_chars(request.characters, self._request_limits, field="input")
+            self._callers.take(request.caller)
+            if request.model.startswith(PERSONAL_PREFIX):
+                raise NoModelSatisfies(
+                    "personal runtimes take chats only; embeddings need a model with the `embeddings` capability",
+                    metadata={"model": request.model, "missing": "embeddings"},
+                )
+            with tracing.span("lattice.resolve") as resolving:
+                resolution = self._resolver.resolve(request.model, needs=EMBEDDINGS)
+                resolving.set("lattice.model", resolution.model)
+            resolution, embeddings = await self._embed_on(resolution, request)
+            outcome, tokens = "ok", embeddings.prompt_tokens
+            metrics.embeddings_finished(resolution.model, tokens)
+            return resolution, embeddings
+        except LatticeError as error:
+            outcome = error.reason.lower()
+            raise
+        finally:
+            self._record(
+                principal,
+                request_id,
+                resolution,
+                model=request.model,
+                arrived=arrived,
+                first_token=None,
+                outcome=outcome,
+                prompt_tokens=tokens,
+                completion_tokens=0,
+            )
+
+    async def _embed_on(self, resolution: Resolution, request: EmbedRequest) -> tuple[Resolution, Embeddings]:
+        while True:
+            traced = {"lattice.model": resolution.model, "lattice.backend": resolution.chosen.profile.backend}
+            try:
+                async with self._admission.slot(
+                    resolution.model, caller=request.caller, priority=request.priority, deadline=request.deadline
+                ):
+                    with tracing.span("lattice.backend", traced):
+                        return resolution, await resolution.chosen.backend.embed(resolution.chosen.profile, request)
+            except FALLBACK_ERRORS as error:
+                log.warning("model %s failed to embed: %s", resolution.model, error.message)
+                next_resolution = resolution.fall_back(error)
+                if next_resolution is None:
+                    raise
+                resolution = next_resolution

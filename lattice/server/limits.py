@@ -57,12 +57,17 @@ def check_request_size(request: ChatRequest, limits: RequestLimits) -> None:
             field="messages",
             reason="TOO_MANY_MESSAGES",
         )
-    characters = sum(len(m.text) + sum(len(c.arguments) for c in m.tool_calls) for m in request.messages)
+    field = "messages" if request.prompt is None else "prompt"
+    check_prompt_chars(request.prompt_characters, limits, field=field)
+
+
+def check_prompt_chars(characters: int, limits: RequestLimits, *, field: str) -> None:
+    """Refuses a prompt (messages, a raw prompt, inputs to embed) of more than `max_prompt_chars` characters."""
     if characters > limits.max_prompt_chars:
         metrics.limit_refused("prompt_chars")
         raise InvalidArgument(
-            f"the messages hold {characters} characters; at most {limits.max_prompt_chars} are allowed",
-            field="messages",
+            f"the {field} hold {characters} characters; at most {limits.max_prompt_chars} are allowed",
+            field=field,
             reason="PROMPT_TOO_LARGE",
         )
 

@@ -21,6 +21,13 @@ from lattice.config import (
 _FULL: tuple[Capability, ...] = ("chat", "vision", "tools", "json_mode", "long_context")
 
 BUILTIN_PATTERNS: tuple[ProfilePattern, ...] = (
+    # Embedding models (`text-embedding-3-small`, `nomic-embed-text`, …): vectors, no chat.
+    ProfilePattern(
+        pattern="*embed*",
+        context_window=8192,
+        capabilities=("embeddings",),
+        roles=("embeddings",),
+    ),
     ProfilePattern(
         pattern="claude-*haiku*",
         context_window=200_000,
@@ -106,6 +113,9 @@ def traits_for(model_id: str, patterns: Sequence[ProfilePattern]) -> ModelTraits
 def discovered_profile(
     model_id: str, *, backend: BackendKind, upstream: str, owned_by: str, patterns: Sequence[ProfilePattern]
 ) -> ModelProfile:
-    """The profile of a model an upstream lists, from the first pattern its id matches."""
+    """The profile of a model an upstream lists, from the first pattern its id matches. A chat model of an
+    OpenAI-compatible server also takes text completions (its `/completions`, which such servers serve)."""
     traits = traits_for(model_id, patterns)
+    if backend == "openai" and "chat" in traits.capabilities and "completions" not in traits.capabilities:
+        traits = traits.model_copy(update={"capabilities": (*traits.capabilities, "completions")})
     return ModelProfile(id=model_id, backend=backend, upstream=upstream, owned_by=owned_by, **traits.model_dump())

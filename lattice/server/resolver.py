@@ -109,15 +109,18 @@ class Resolver:
         self._roles = {name.lower(): ids for name, ids in roles.items()}
         self._escalation = escalation
 
-    def resolve(self, expression: str, request: ChatRequest | None = None) -> Resolution:
+    def resolve(
+        self, expression: str, request: ChatRequest | None = None, *, needs: frozenset[str] = frozenset()
+    ) -> Resolution:
+        """`needs`: capabilities wanted beyond what `request` shows (`embeddings` for an embedding request)."""
         try:
-            return self._resolve(expression, request)
+            return self._resolve(expression, request, needs)
         except (ModelNotFound, NoModelSatisfies) as refusal:
             target = self._escalation.target
             if target is None or not (self._escalation.automatic or (request and request.allow_escalation)):
                 raise
             try:
-                escalated = self._resolve(target, request)
+                escalated = self._resolve(target, request, needs)
             except (ModelNotFound, NoModelSatisfies):
                 raise refusal from None
             note = Candidate(escalated.model, Verdict.CHOSEN, f"escalated to {target!r}: {refusal.message}")
@@ -128,8 +131,8 @@ class Resolver:
                 escalated=True,
             )
 
-    def _resolve(self, expression: str, request: ChatRequest | None) -> Resolution:
-        search = _Search(needs=_needs(request), prompt_tokens=request.estimated_prompt_tokens if request else 0)
+    def _resolve(self, expression: str, request: ChatRequest | None, needs: frozenset[str]) -> Resolution:
+        search = _Search(needs=_needs(request) | needs, prompt_tokens=request.estimated_prompt_tokens if request else 0)
         for alternative in parse_expression(expression):
             matches = self._matches(alternative.selector)
             search.matched |= bool(matches)
@@ -216,6 +219,8 @@ def _needs(request: ChatRequest | None) -> set[str]:
         needs.add("logprobs")
     if request.wants_json:
         needs.add("json_mode")
+    if request.prompt is not None:
+        needs.add("completions")
     return needs
 
 

@@ -22,7 +22,10 @@ def check_model_expression(expression: str) -> None:
 
 
 def validate_chat_request(request: ChatRequest, *, max_tokens_ceiling: int) -> None:
-    if not request.messages:
+    if request.prompt is not None:
+        if not request.prompt:
+            raise InvalidArgument("prompt must not be empty", field="prompt")
+    elif not request.messages:
         raise InvalidArgument("messages must not be empty", field="messages")
     for i, message in enumerate(request.messages):
         if not message.content and not message.tool_calls:
@@ -58,8 +61,7 @@ def validate_chat_request(request: ChatRequest, *, max_tokens_ceiling: int) -> N
         )
     if request.top_logprobs and not request.logprobs:
         raise InvalidArgument("top_logprobs needs logprobs to be true", field="top_logprobs")
-    if not -10 <= request.priority <= 10:
-        raise InvalidArgument(f"priority must be between -10 and 10, got {request.priority}", field="priority")
+    check_priority(request.priority)
     if len(request.stop) > MAX_STOP_SEQUENCES:
         raise InvalidArgument(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed", field="stop")
     for stop in request.stop:
@@ -82,3 +84,8 @@ def _validate_response_format(request: ChatRequest) -> None:
             f"response_format.json_schema.schema must be a JSON Schema object, got {type(schema).__name__}",
             field="response_format.json_schema.schema",
         )
+
+
+def check_priority(priority: int) -> None:
+    if not -10 <= priority <= 10:
+        raise InvalidArgument(f"priority must be between -10 and 10, got {priority}", field="priority")

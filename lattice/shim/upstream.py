@@ -10,6 +10,8 @@ from starlette.requests import Request
 from lattice.observability.logs import REQUEST_ID_KEY, current_request_id
 from lattice.v1 import (
     chat_pb2_grpc,
+    completions_pb2_grpc,
+    embeddings_pb2_grpc,
     operations_pb2_grpc,
     personal_runtime_pb2_grpc,
     resolve_pb2_grpc,
@@ -33,6 +35,8 @@ class Upstream:
         """`proxy_secret`: sent with each call so the server trusts the client address the shim reports."""
         self.proxy_secret = proxy_secret
         self.chat = chat_pb2_grpc.ChatServiceStub(channel)
+        self.embeddings = embeddings_pb2_grpc.EmbeddingServiceStub(channel)
+        self.completions = completions_pb2_grpc.CompletionServiceStub(channel)
         self.resolve = resolve_pb2_grpc.ResolveServiceStub(channel)
         self.personal_runtimes = personal_runtime_pb2_grpc.PersonalRuntimeServiceStub(channel)
         self.swarm = swarm_pb2_grpc.SwarmServiceStub(channel)

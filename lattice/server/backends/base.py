@@ -7,7 +7,9 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from lattice.config import ModelProfile
+from lattice.errors import NoModelSatisfies
 from lattice.server.chat import ChatRequest, GenerationEvent
+from lattice.server.embeddings import Embeddings, EmbedRequest
 from lattice.server.prompt_budget import PromptBudget
 
 
@@ -56,3 +58,11 @@ class Backend(abc.ABC):
         self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
     ) -> AsyncGenerator[GenerationEvent, None]:
         """Generates `model`'s answer to `request`."""
+
+    async def embed(self, model: ModelProfile, request: EmbedRequest) -> Embeddings:
+        """`model`'s vectors for `request`'s inputs. The resolver sends here only models with the `embeddings`
+        capability; a backend that has none says so (the llama.cpp engine and OpenAI upstreams override)."""
+        raise NoModelSatisfies(
+            f"model {model.id!r} runs on the {self.name} backend, which does not embed",
+            metadata={"model": model.id, "missing": "embeddings"},
+        )

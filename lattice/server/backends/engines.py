@@ -26,7 +26,7 @@ from lattice.server.backends.residency import Residency
 log = logging.getLogger(__name__)
 
 ConcreteEngine = Literal["llamacpp", "mlx"]
-LLAMACPP_CAPABILITIES: tuple[Capability, ...] = ("tools", "json_mode", "logprobs")
+LLAMACPP_CAPABILITIES: tuple[Capability, ...] = ("tools", "json_mode", "logprobs", "embeddings", "completions")
 
 
 def on_apple_silicon() -> bool:

@@ -16,6 +16,7 @@ from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.backends.default_model import default_gguf_path
 from lattice.server.backends.residency import Residency
 from lattice.server.chat import ChatRequest, GenerationEvent
+from lattice.server.embeddings import Embeddings, EmbedRequest
 
 E = TypeVar("E")
 """The loaded model, as its engine holds it."""
@@ -78,6 +79,17 @@ class InProcessBackend(Backend, Generic[E]):
                 yield event
         finally:
             self._in_flight -= 1
+
+    async def embed(self, model: ModelProfile, request: EmbedRequest) -> Embeddings:
+        self._in_flight += 1  # a busy model is not evicted, whatever it is doing
+        try:
+            return await self._embed(await self._loaded(), request)
+        finally:
+            self._in_flight -= 1
+
+    async def _embed(self, engine: E, request: EmbedRequest) -> Embeddings:
+        """The vectors of `request` on the loaded model; by default, this engine does not embed."""
+        return await super().embed(self._profile, request)
 
     async def _loaded(self) -> E:
         async with self._loading:

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -33,14 +34,8 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         self._proxy_secret = proxy_secret
 
     def _domain_request(self, request: chat_pb2.ChatRequest, context: Context) -> domain.ChatRequest:
-        metadata = convert.text_metadata(context.invocation_metadata())
-        remaining = context.time_remaining()
-        return convert.chat_request_from_proto(
-            request,
-            metadata,
-            caller=caller_identity(metadata, context.peer(), current_principal(), proxy_secret=self._proxy_secret),
-            deadline=None if remaining is None else time.monotonic() + remaining,
-        )
+        call = CallInfo.of(context, self._proxy_secret)
+        return convert.chat_request_from_proto(request, call.metadata, caller=call.caller, deadline=call.deadline)
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
         async with grpc_errors(context):
@@ -67,17 +62,17 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     ) -> AsyncIterator[chat_pb2.StreamChatResponse]:
         async with grpc_errors(context):
             chat: ChatStream | None = None
-            async for update in _open_reporting_queue(self._gateway, self._domain_request(request, context)):
+            async for update in open_reporting_queue(self._gateway, self._domain_request(request, context)):
                 if isinstance(update, domain.Queued):
                     # Headers go out with the first message: name the model it waits for.
-                    await _send_model_once(context, update.model)
+                    await send_model_once(context, update.model)
                     yield chat_pb2.StreamChatResponse(model=update.model, queued=convert.queue_status_to_proto(update))
                 else:
                     chat = update
             assert chat is not None
             async with aclosing(chat):
                 model = chat.resolution.model
-                await _send_model_once(context, model)
+                await send_model_once(context, model)
                 completion_id, created = _completion_id(), now_timestamp()
                 first = True
                 async for event in chat:
@@ -97,7 +92,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                         yield chat_pb2.StreamChatResponse(id=completion_id, model=model, create_time=created, done=done)
 
 
-async def _open_reporting_queue(
+async def open_reporting_queue(
     gateway: Gateway, request: domain.ChatRequest
 ) -> AsyncIterator[domain.Queued | ChatStream]:
     """Opens the chat; while it waits in a queue, yields where it stands. The last item is the stream.
@@ -118,7 +113,28 @@ async def _open_reporting_queue(
                 await opening
 
 
-async def _send_model_once(context: Context, model: str) -> None:
+@dataclass(frozen=True)
+class CallInfo:
+    """What every inference call's domain request takes from the call: its metadata, who calls (for fairness)
+    and when the caller stops waiting."""
+
+    metadata: dict[str, str]
+    caller: str
+    deadline: float | None
+
+    @classmethod
+    def of(cls, context: grpc.aio.ServicerContext[Any, Any], proxy_secret: str | None) -> CallInfo:
+        """`proxy_secret`: what the gateway's own shim sends to have its `x-forwarded-for` trusted."""
+        metadata = convert.text_metadata(context.invocation_metadata())
+        remaining = context.time_remaining()
+        return cls(
+            metadata,
+            caller_identity(metadata, context.peer(), current_principal(), proxy_secret=proxy_secret),
+            None if remaining is None else time.monotonic() + remaining,
+        )
+
+
+async def send_model_once(context: grpc.aio.ServicerContext[Any, Any], model: str) -> None:
     with contextlib.suppress(grpc.aio.UsageError):  # already sent with an earlier queue update
         await context.send_initial_metadata(((MODEL_METADATA_KEY, model),))
 

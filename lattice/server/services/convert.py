@@ -12,7 +12,7 @@ from lattice.errors import InvalidArgument
 from lattice.server import chat
 from lattice.server.registry import RegisteredModel
 from lattice.server.resolver import Resolution, Verdict
-from lattice.v1 import chat_pb2, common_pb2, resolve_pb2
+from lattice.v1 import chat_pb2, common_pb2, completions_pb2, resolve_pb2
 
 _ROLES = {
     common_pb2.ROLE_SYSTEM: chat.Role.SYSTEM,
@@ -43,6 +43,8 @@ _CAPABILITIES = {
     "json_mode": resolve_pb2.CAPABILITY_JSON_MODE,
     "long_context": resolve_pb2.CAPABILITY_LONG_CONTEXT,
     "logprobs": resolve_pb2.CAPABILITY_LOGPROBS,
+    "embeddings": resolve_pb2.CAPABILITY_EMBEDDINGS,
+    "completions": resolve_pb2.CAPABILITY_COMPLETIONS,
 }
 _TIERS = {
     common_pb2.LATENCY_TIER_FAST: chat.LatencyTier.FAST,
@@ -90,11 +92,7 @@ def chat_request_from_proto(
         model=request.model,
         messages=tuple(_message_from_proto(m, i) for i, m in enumerate(request.messages)),
         max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
-        sampling=chat.Sampling(
-            temperature=request.temperature if request.HasField("temperature") else 1.0,
-            top_p=request.top_p if request.HasField("top_p") else 1.0,
-            seed=request.seed if request.HasField("seed") else None,
-        ),
+        sampling=_sampling(request),
         stop=tuple(request.stop),
         tools=tuple(
             chat.Tool(
@@ -108,9 +106,7 @@ def chat_request_from_proto(
         tool_choice=_tool_choice(request),
         response_format=_response_format(request),
         user=request.user,
-        latency_tier=_TIERS.get(request.latency_tier) or _tier_from_metadata(metadata),
-        allow_escalation=request.allow_escalation or metadata.get(ESCALATE_KEY, "").lower() == "allow",
-        priority=request.priority or _priority_from_metadata(metadata),
+        **_hints(request, metadata),
         caller=caller,
         deadline=deadline,
         logprobs=request.logprobs,
@@ -118,7 +114,49 @@ def chat_request_from_proto(
     )
 
 
-def _priority_from_metadata(metadata: Mapping[str, str]) -> int:
+def completion_request_from_proto(
+    request: completions_pb2.CompleteRequest,
+    metadata: Mapping[str, str] | None = None,
+    *,
+    caller: str = "",
+    deadline: float | None = None,
+) -> chat.ChatRequest:
+    """A text completion as the domain's request: a chat with a raw `prompt` and no messages; metadata as for a chat."""
+    metadata = metadata or {}
+    return chat.ChatRequest(
+        model=request.model,
+        messages=(),
+        prompt=request.prompt,
+        max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
+        sampling=_sampling(request),
+        stop=tuple(request.stop),
+        user=request.user,
+        **_hints(request, metadata),
+        caller=caller,
+        deadline=deadline,
+    )
+
+
+def _sampling(request: chat_pb2.ChatRequest | completions_pb2.CompleteRequest) -> chat.Sampling:
+    return chat.Sampling(
+        temperature=request.temperature if request.HasField("temperature") else 1.0,
+        top_p=request.top_p if request.HasField("top_p") else 1.0,
+        seed=request.seed if request.HasField("seed") else None,
+    )
+
+
+def _hints(
+    request: chat_pb2.ChatRequest | completions_pb2.CompleteRequest, metadata: Mapping[str, str]
+) -> dict[str, Any]:
+    """The latency tier, escalation and priority: the request's fields, else the `x-lattice-*` metadata."""
+    return {
+        "latency_tier": _TIERS.get(request.latency_tier) or _tier_from_metadata(metadata),
+        "allow_escalation": request.allow_escalation or metadata.get(ESCALATE_KEY, "").lower() == "allow",
+        "priority": request.priority or priority_from_metadata(metadata),
+    }
+
+
+def priority_from_metadata(metadata: Mapping[str, str]) -> int:
     value = metadata.get(PRIORITY_KEY, "").strip()
     if not value:
         return 0

@@ -9,11 +9,12 @@ from contextlib import aclosing
 from typing import Any
 
 from lattice.config import ModelProfile
+from lattice.errors import InvalidArgument
 from lattice.server.backends.base import GenerationLimits
 from lattice.server.backends.in_process import InProcessBackend
 from lattice.server.backends.llamacpp.engine import Chunk, EngineOptions, LlamaCppEngine, engine_error
 from lattice.server.backends.llamacpp.gguf_metadata import read_metadata
-from lattice.server.backends.llamacpp.request import chat_body, trim_logprobs
+from lattice.server.backends.llamacpp.request import chat_body, embeddings_body, text_completion_body, trim_logprobs
 from lattice.server.backends.llamacpp.tool_emulation import template_supports_tools
 from lattice.server.backends.residency import Residency
 from lattice.server.backends.upstream.openai_wire import StreamState
@@ -26,6 +27,7 @@ from lattice.server.chat import (
     ToolCall,
     ToolCallDelta,
 )
+from lattice.server.embeddings import Embeddings, EmbedRequest
 from lattice.server.prompt_budget import PromptBudget
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,10 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
 
     async def _load(self) -> LlamaCppEngine:
         gguf = self.gguf
-        template = str((await asyncio.to_thread(read_metadata, gguf)).get("tokenizer.chat_template", ""))
-        engine = await asyncio.to_thread(LlamaCppEngine.load, gguf, self._options)
+        metadata = await asyncio.to_thread(read_metadata, gguf)
+        template = str(metadata.get("tokenizer.chat_template", ""))
+        pooling_in_file = f"{metadata.get('general.architecture', '')}.pooling_type" in metadata
+        engine = await asyncio.to_thread(LlamaCppEngine.load, gguf, self._options, pooling_in_file=pooling_in_file)
         self._native_tools = template_supports_tools(template)
         log.info(
             "model %s loaded on llama.cpp from %s (%d threads, %d sequences at once, tools %s)",
@@ -69,10 +73,14 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
         self, engine: LlamaCppEngine, request: ChatRequest, limits: GenerationLimits
     ) -> AsyncGenerator[GenerationEvent, None]:
         max_tokens = request.max_tokens if request.max_tokens is not None else limits.max_tokens_ceiling
-        body, emulation = chat_body(request, max_tokens=max_tokens, native_tools=self._native_tools)
+        raw = request.prompt is not None
+        if raw:
+            body, emulation = text_completion_body(request, max_tokens=max_tokens), None
+        else:
+            body, emulation = chat_body(request, max_tokens=max_tokens, native_tools=self._native_tools)
         state = StreamState()
         answer: list[str] = []
-        async with aclosing(self._output(engine, body, limits.prompt_budget)) as chunks:
+        async with aclosing(self._output(engine, body, limits.prompt_budget, raw=raw)) as chunks:
             async for chunk in chunks:
                 delta = state.read_chunk(chunk)
                 if delta is None:
@@ -91,8 +99,19 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
                 yield Delta(text)
         yield Finish(reason, state.final_usage(request.estimated_prompt_tokens))
 
+    async def _embed(self, engine: LlamaCppEngine, request: EmbedRequest) -> Embeddings:
+        if request.dimensions is not None:
+            raise InvalidArgument(
+                f"model {self.model_id!r} (llama.cpp) gives vectors of its own size only: leave dimensions unset",
+                field="dimensions",
+            )
+        answer = await engine.embed(embeddings_body(request))
+        vectors = sorted(answer.get("data") or [], key=lambda item: int(item.get("index", 0)))
+        usage = answer.get("usage") or {}
+        return Embeddings(tuple(tuple(v["embedding"]) for v in vectors), int(usage.get("prompt_tokens", 0)))
+
     async def _output(
-        self, engine: LlamaCppEngine, body: dict[str, Any], budget: PromptBudget | None
+        self, engine: LlamaCppEngine, body: dict[str, Any], budget: PromptBudget | None, *, raw: bool = False
     ) -> AsyncGenerator[Chunk, None]:
         """The answer's chunks. The prompt's progress chunks (one per prompt batch) are read here: the
         first tells how many tokens the prompt needs processed, which `budget` checks and bounds the wait
@@ -101,7 +120,7 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
         first_output = asyncio.timeout(None)  # no output yet: no yield happens while it can expire
         waited, seen = 0.0, (-1, 0)  # (tokens processed, milliseconds) at the last progress chunk
         try:
-            async with aclosing(engine.stream(body)) as chunks, first_output:
+            async with aclosing(engine.stream(body, raw=raw)) as chunks, first_output:
                 async for chunk in chunks:
                     if "error" in chunk:
                         raise engine_error(chunk["error"])

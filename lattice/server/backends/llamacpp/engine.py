@@ -41,15 +41,17 @@ class LlamaCppEngine:
         self._threads = ThreadPoolExecutor(max_workers=options.parallel, thread_name_prefix="lattice-llamacpp")
 
     @classmethod
-    def load(cls, gguf: pathlib.Path, options: EngineOptions) -> LlamaCppEngine:
+    def load(cls, gguf: pathlib.Path, options: EngineOptions, *, pooling_in_file: bool = False) -> LlamaCppEngine:
         """Blocks while the weights load (well under a second for the default model)."""
         import xllamacpp  # imported here: the MLX-only install must not need it
 
-        return cls(xllamacpp.Server(server_params(gguf, options)), options)
+        return cls(xllamacpp.Server(server_params(gguf, options, pooling_in_file=pooling_in_file)), options)
 
-    def stream(self, body: dict[str, Any]) -> JobStream[Chunk]:
-        """Starts a streamed chat completion; iterate for its chunks, `aclose()` to stop it."""
+    def stream(self, body: dict[str, Any], *, raw: bool = False) -> JobStream[Chunk]:
+        """Starts a streamed chat completion (`raw`: a text completion of `body["prompt"]`, no chat template);
+        iterate for its chunks, `aclose()` to stop it."""
         bridge: StreamBridge[Chunk] = StreamBridge(asyncio.get_running_loop())
+        handle = self._server.handle_completions if raw else self._server.handle_chat_completions
 
         def on_chunk(chunk: Chunk) -> bool:
             bridge.post_item(chunk)
@@ -59,7 +61,7 @@ class LlamaCppEngine:
             if bridge.cancelled:
                 return
             try:
-                result = self._server.handle_chat_completions(body, on_chunk)
+                result = handle(body, on_chunk)
             except ValueError as error:  # the engine's own check of the body's shape
                 bridge.post_error(InvalidArgument(str(error), field="messages"))
             except BaseException as error:
@@ -73,14 +75,33 @@ class LlamaCppEngine:
         self._threads.submit(run)
         return JobStream(bridge)
 
+    async def embed(self, body: dict[str, Any]) -> dict[str, Any]:
+        """llama.cpp's OpenAI embeddings answer for `body`, computed on one of the pool's threads."""
+
+        def run() -> dict[str, Any]:
+            try:
+                result: dict[str, Any] = self._server.handle_embeddings(body)
+            except ValueError as error:
+                raise InvalidArgument(str(error), field="input") from None
+            if "error" in result:
+                raise engine_error(result["error"], field="input")
+            return result
+
+        return await asyncio.wrap_future(self._threads.submit(run))
+
     def close(self) -> None:
         """Waits for running requests (callers close theirs first), then frees the model."""
         self._threads.shutdown(wait=True)
         self._server = None
 
 
-def server_params(gguf: pathlib.Path, options: EngineOptions) -> Any:
-    """The `xllamacpp.CommonParams` a model is loaded with (also what the benchmark's direct floor uses)."""
+def server_params(gguf: pathlib.Path, options: EngineOptions, *, pooling_in_file: bool = False) -> Any:
+    """The `xllamacpp.CommonParams` a model is loaded with (also what the benchmark's direct floor uses).
+
+    Embeddings are on for every model: the same instance still serves chat and text completions (measured on
+    the default model: the same greedy answers with and without), so no second copy of the weights is loaded.
+    The pooling is the file's (`<arch>.pooling_type`, embedding models set it); a chat model's file names
+    none, and gets mean pooling, since llama.cpp's "none" gives no vector per input."""
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -90,19 +111,21 @@ def server_params(gguf: pathlib.Path, options: EngineOptions) -> Any:
     params.kv_unified = True  # each running request may use the whole cache, up to its context window
     params.n_batch = params.n_ubatch = options.batch_tokens
     params.cpuparams.n_threads = params.cpuparams_batch.n_threads = options.threads
+    params.embedding = True
+    if not pooling_in_file:
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     params.warmup = False
     params.verbosity = -1  # llama.cpp's own per-request lines; the gateway logs each request itself
     return params
 
 
-def engine_error(error: Any) -> LatticeError:
-    """llama.cpp's OpenAI-style error object as a Lattice error."""
+def engine_error(error: Any, *, field: str = "messages") -> LatticeError:
+    """llama.cpp's OpenAI-style error object as a Lattice error; `field`: what the request's text is called."""
     if not isinstance(error, dict):
         return BackendFailed(f"llama.cpp failed: {error}")
     message = str(error.get("message", "llama.cpp refused the request"))
     if error.get("type") == "exceed_context_size_error":
-        return ContextLengthExceeded(message, field="messages")
+        return ContextLengthExceeded(message, field=field)
     if error.get("code") == 400 or error.get("type") == "invalid_request_error":
-        field = message.split("'")[1] if message.startswith("Field '") else "messages"
-        return InvalidArgument(message, field=field)
+        return InvalidArgument(message, field=message.split("'")[1] if message.startswith("Field '") else field)
     return BackendFailed(f"llama.cpp failed: {message}")

@@ -1,5 +1,6 @@
-"""A domain chat as the OpenAI JSON llama.cpp's server reads: the OpenAI upstream's translation,
-plus what only the in-process engine does (logprobs, prompt progress, emulated tools)."""
+"""A domain chat, text completion or embedding request as the OpenAI JSON llama.cpp's server reads: the
+OpenAI upstream's translation, plus what only the in-process engine does (logprobs, prompt progress,
+emulated tools)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import replace
 from typing import Any
 
 from lattice.server.backends.llamacpp.tool_emulation import ToolEmulation, plain_messages
-from lattice.server.backends.upstream.openai_wire import request_body
+from lattice.server.backends.upstream.openai_wire import completion_body, request_body
 from lattice.server.chat import ChatRequest, Delta
+from lattice.server.embeddings import EmbedRequest
 
 
 def chat_body(
@@ -43,6 +45,20 @@ def chat_body(
         "json_schema": {"name": "tool_call", "schema": emulation.schema(), "strict": True},
     }
     return body, emulation
+
+
+def text_completion_body(request: ChatRequest, *, max_tokens: int) -> dict[str, Any]:
+    """A text completion (`request.prompt`, raw, no chat template) as llama.cpp's `/completions` body."""
+    body = completion_body("", request)
+    del body["model"]
+    body["max_tokens"] = max_tokens
+    body["return_progress"] = True  # as for chat: a caller who leaves during a long prompt is noticed
+    return body
+
+
+def embeddings_body(request: EmbedRequest) -> dict[str, Any]:
+    """llama.cpp's `/v1/embeddings` body: text and token-id inputs alike, floats back (the shim encodes)."""
+    return {"input": [item if isinstance(item, str) else list(item) for item in request.inputs]}
 
 
 def trim_logprobs(delta: Delta, top: int) -> Delta:

@@ -1,4 +1,5 @@
-"""Any OpenAI-compatible server (mlx_lm.server, llama.cpp, vLLM, Ollama, LM Studio) as a backend.
+"""Any OpenAI-compatible server (mlx_lm.server, llama.cpp, vLLM, Ollama, LM Studio) as a backend: chat, text
+completions (a raw prompt, `/completions`) and embeddings (`/embeddings`).
 
 One pooled aiohttp session per upstream; answers are always streamed from the
 upstream and passed through as they arrive; closing the stream closes the
@@ -23,6 +24,7 @@ import json
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import aiohttp
 
@@ -31,9 +33,10 @@ from lattice.errors import BackendUnavailable
 from lattice.server.backends.base import GenerationLimits
 from lattice.server.backends.upstream.discovery import DiscoveringUpstream, ModelsCallback, UpstreamDown
 from lattice.server.backends.upstream.http_errors import from_status
-from lattice.server.backends.upstream.openai_wire import StreamState, request_body
+from lattice.server.backends.upstream.openai_wire import StreamState, completion_body, request_body
 from lattice.server.backends.upstream.sse import SseDataLines
 from lattice.server.chat import ChatRequest, Delta, Finish, FinishReason, GenerationEvent, merged
+from lattice.server.embeddings import Embeddings, EmbedRequest
 
 _JSON = {"content-type": "application/json"}
 DEFAULT_MAX_CONNECTIONS = 256
@@ -53,6 +56,8 @@ class OpenAIUpstream(DiscoveringUpstream):
         root = upstream.base_url.rstrip("/") + "/"
         self._models_url = root + "models"
         self._completions_url = root + "chat/completions"
+        self._text_completions_url = root + "completions"  # the legacy text completions: a raw prompt
+        self._embeddings_url = root + "embeddings"
         # A read that waits longer than timeout_seconds fails; so does a connection (pool wait included).
         self._timeout = aiohttp.ClientTimeout(
             total=None,
@@ -99,7 +104,10 @@ class OpenAIUpstream(DiscoveringUpstream):
     async def stream(
         self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
     ) -> AsyncGenerator[GenerationEvent, None]:
-        body = request_body(model.upstream_model or model.id, request)
+        raw = request.prompt is not None
+        name = model.upstream_model or model.id
+        body = completion_body(name, request) if raw else request_body(name, request)
+        url = self._text_completions_url if raw else self._completions_url
         if "max_tokens" not in body:
             body["max_tokens"] = limits.max_tokens_ceiling
         state = StreamState()
@@ -107,7 +115,7 @@ class OpenAIUpstream(DiscoveringUpstream):
         done = False
         try:
             data = json.dumps(body).encode()
-            posted = self._client().post(self._completions_url, data=data, headers=_JSON, proxy=self._proxy)
+            posted = self._client().post(url, data=data, headers=_JSON, proxy=self._proxy)
             async with posted as response:
                 if response.status != 200:
                     text = (await response.read()).decode(errors="replace")
@@ -126,13 +134,48 @@ class OpenAIUpstream(DiscoveringUpstream):
                     for delta in merged(deltas):
                         yield delta
         except aiohttp.ClientError as error:  # timeouts included
-            self.mark_unhealthy(str(error) or type(error).__name__)
-            raise BackendUnavailable(
-                f"upstream {self._upstream.name!r} failed: {type(error).__name__}: {error}"
-            ) from error
+            raise self._failed(error) from error
         except json.JSONDecodeError as error:
             raise BackendUnavailable(f"upstream {self._upstream.name!r} sent a malformed chunk: {error}") from error
         yield Finish(state.finish_reason or FinishReason.STOP, state.final_usage(request.estimated_prompt_tokens))
+
+    async def embed(self, model: ModelProfile, request: EmbedRequest) -> Embeddings:
+        """POST /embeddings, floats asked for (the shim encodes base64 itself)."""
+        body: dict[str, Any] = {
+            "model": model.upstream_model or model.id,
+            "input": [item if isinstance(item, str) else list(item) for item in request.inputs],
+            "encoding_format": "float",
+        }
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        if request.user:
+            body["user"] = request.user
+        try:
+            data = json.dumps(body).encode()
+            posted = self._client().post(self._embeddings_url, data=data, headers=_JSON, proxy=self._proxy)
+            async with posted as response:
+                text = (await response.read()).decode(errors="replace")
+                if response.status != 200:
+                    raise from_status(self._upstream.name, response.status, response.headers, text)
+        except aiohttp.ClientError as error:
+            raise self._failed(error) from error
+        try:
+            answer = json.loads(text)
+            items = sorted(answer["data"], key=lambda item: int(item.get("index", 0)))
+            vectors = tuple(tuple(float(x) for x in item["embedding"]) for item in items)
+            tokens = int((answer.get("usage") or {}).get("prompt_tokens", 0))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise BackendUnavailable(f"upstream {self._upstream.name!r} sent unreadable embeddings: {error}") from error
+        if len(vectors) != len(request.inputs):
+            raise BackendUnavailable(
+                f"upstream {self._upstream.name!r} sent {len(vectors)} vectors for {len(request.inputs)} inputs"
+            )
+        return Embeddings(vectors, tokens)
+
+    def _failed(self, error: aiohttp.ClientError) -> BackendUnavailable:
+        """The upstream could not be reached or read (timeouts included): marked down until its list answers."""
+        self.mark_unhealthy(str(error) or type(error).__name__)
+        return BackendUnavailable(f"upstream {self._upstream.name!r} failed: {type(error).__name__}: {error}")
 
 
 def _proxy_for(url: str) -> str | None:

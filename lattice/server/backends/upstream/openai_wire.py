@@ -28,20 +28,7 @@ _FINISH_REASONS = {
 
 
 def request_body(model: str, request: ChatRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": [_message(m) for m in request.messages],
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "temperature": request.sampling.temperature,
-        "top_p": request.sampling.top_p,
-    }
-    if request.max_tokens is not None:
-        body["max_tokens"] = request.max_tokens
-    if request.sampling.seed is not None:
-        body["seed"] = request.sampling.seed
-    if request.stop:
-        body["stop"] = list(request.stop)
+    body = {"model": model, "messages": [_message(m) for m in request.messages], **_generation(request)}
     if request.tools:
         body["tools"] = [
             {
@@ -64,6 +51,28 @@ def request_body(model: str, request: ChatRequest) -> dict[str, Any]:
         body["response_format"] = {"type": request.response_format.type}
         if request.response_format.json_schema is not None:
             body["response_format"]["json_schema"] = request.response_format.json_schema
+    return body
+
+
+def completion_body(model: str, request: ChatRequest) -> dict[str, Any]:
+    """A text completion (`request.prompt`, sent raw) as the body of OpenAI's legacy `/v1/completions`."""
+    return {"model": model, "prompt": request.prompt or "", **_generation(request)}
+
+
+def _generation(request: ChatRequest) -> dict[str, Any]:
+    """What chat and text completions say alike: streaming with usage, sampling, length, stops, the user."""
+    body: dict[str, Any] = {
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": request.sampling.temperature,
+        "top_p": request.sampling.top_p,
+    }
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    if request.sampling.seed is not None:
+        body["seed"] = request.sampling.seed
+    if request.stop:
+        body["stop"] = list(request.stop)
     if request.user:
         body["user"] = request.user
     return body
@@ -105,7 +114,8 @@ class StreamState:
     completion_tokens_seen: int = 0
 
     def read_chunk(self, chunk: dict[str, Any]) -> Delta | None:
-        """Updates the state from one `chat.completion.chunk`; returns its new output, if any."""
+        """Updates the state from one `chat.completion.chunk` (or legacy `text_completion` chunk, whose text is
+        `choices[0].text`); returns its new output, if any."""
         if isinstance(chunk.get("usage"), dict):
             usage = chunk["usage"]
             self.usage = Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
@@ -116,7 +126,7 @@ class StreamState:
         if choice.get("finish_reason"):
             self.finish_reason = _FINISH_REASONS.get(choice["finish_reason"], FinishReason.STOP)
         delta = choice.get("delta") or {}
-        text = delta.get("content") or ""
+        text = delta.get("content") or choice.get("text") or ""
         tool_calls = tuple(
             ToolCallDelta(
                 index=int(call.get("index", 0)),
