@@ -2,6 +2,10 @@
 "local provider" a personal-runtime daemon calls in tests (`--provider-url`). Its answers say which
 request they belong to, so crossed wires between concurrent work items would show.
 
+`/v1/embeddings` answers each input with a vector whose first value is the input's length (characters, or
+token ids) and whose size is `dimensions` (8 when unset); `/v1/completions` continues a prompt with itself
+(a text completion), streamed word by word as `text_completion` chunks.
+
 A prompt starting with `slow:` streams one word every 0.2 s. `tool: NAME ARGUMENTS` answers with a
 call of tool NAME with the JSON ARGUMENTS, streamed in fragments as OpenAI does. `GET /stats` counts streams that
 ended because the client went away: how a test sees a cancellation arrive at the far end.
@@ -79,6 +83,43 @@ async def _stream(words: list[str], *, slow: bool) -> AsyncIterator[str]:
         finished = True
     finally:
         stats["completed" if finished else "abandoned"] += 1
+
+
+@app.post("/v1/embeddings")
+async def embeddings(request: Request) -> JSONResponse:
+    body = await request.json()
+    size = int(body.get("dimensions") or 8)
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    data = [
+        {"object": "embedding", "index": i, "embedding": [float(len(item))] + [1.0] * (size - 1)}
+        for i, item in enumerate(inputs)
+    ]
+    tokens = sum(len(item) for item in inputs)
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return JSONResponse({"object": "list", "data": data, "model": body["model"], "usage": usage})
+
+
+@app.post("/v1/completions", response_model=None)
+async def completions(request: Request) -> JSONResponse | StreamingResponse:
+    body = await request.json()
+    words = str(body["prompt"]).split(" ")
+    usage = {"prompt_tokens": len(words), "completion_tokens": len(words), "total_tokens": 2 * len(words)}
+    if not body.get("stream"):
+        choice = {"index": 0, "text": body["prompt"], "logprobs": None, "finish_reason": "stop"}
+        return JSONResponse(
+            {"id": "echo", "object": "text_completion", "model": MODEL, "choices": [choice], "usage": usage}
+        )
+    return StreamingResponse(_text_stream(words, usage), media_type="text/event-stream")
+
+
+async def _text_stream(words: list[str], usage: dict[str, int]) -> AsyncIterator[str]:
+    for i, word in enumerate(words):
+        choice = {"index": 0, "text": word if i == 0 else " " + word, "logprobs": None, "finish_reason": None}
+        chunk = {"id": "echo", "object": "text_completion", "model": MODEL, "choices": [choice]}
+        yield f"data: {json.dumps(chunk)}\n\n"
+    last = {"index": 0, "text": "", "logprobs": None, "finish_reason": "stop"}
+    payload = {"id": "echo", "object": "text_completion", "model": MODEL, "choices": [last], "usage": usage}
+    yield f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n"
 
 
 def _chunk(delta: dict[str, Any], finish: str | None, usage: dict[str, int] | None = None) -> str:

@@ -17,7 +17,9 @@ from lattice import __version__
 from lattice.observability import tracing
 from lattice.observability.metrics import exposition
 from lattice.shim import (
+    completions_routes,
     dashboard_routes,
+    embeddings_routes,
     errors,
     openapi,
     personal_runtime_routes,
@@ -65,6 +67,8 @@ def create_app(
         redoc_url=None,
     )
     app.include_router(router)
+    app.include_router(embeddings_routes.router)
+    app.include_router(completions_routes.router)
     app.include_router(personal_runtime_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(swarm_routes.router)

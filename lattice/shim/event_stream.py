@@ -59,6 +59,20 @@ DONE_EVENT = "data: [DONE]\n\n"
 """The end of an OpenAI-style stream."""
 
 
+async def first_answer(stream: Any) -> Any:
+    """The stream's first message past queue updates (which no OpenAI shape has a place for), read before
+    answering so that a refused request gets its real HTTP status, not a 200 stream; the call is cancelled
+    when that read fails."""
+    try:
+        first = await stream.read()
+        while first is not grpc.aio.EOF and first.HasField("queued"):
+            first = await stream.read()
+    except BaseException:
+        stream.cancel()
+        raise
+    return first
+
+
 def data_event(payload: dict[str, Any]) -> str:
     """One SSE event carrying `payload` as compact JSON."""
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
