@@ -316,15 +316,15 @@ class Gateway:
         a backend fails before its first event. After that there is no silent switch.
         `principal` is who asks: personal runtimes answer only their own account."""
         validate_chat_request(request, max_tokens_ceiling=self._limits.max_tokens_ceiling)
-        with tracing.span("lattice.resolve") as resolving:
-            resolution: Resolution | None = await self.resolve_for(request.model, request, principal)
-            resolving.set("lattice.model", resolution.model if resolution else "")
         if request.prompt is not None and request.model.startswith(PERSONAL_PREFIX):
             # The relay carries chats; a personal runtime's provider is not known to take a raw prompt.
             raise NoModelSatisfies(
                 "a personal runtime takes chats, not text completions: use /v1/chat/completions (ChatService)",
                 metadata={"model": request.model, "missing": "completions"},
             )
+        with tracing.span("lattice.resolve") as resolving:
+            resolution: Resolution | None = await self.resolve_for(request.model, request, principal)
+            resolving.set("lattice.model", resolution.model if resolution else "")
         while resolution is not None:
             resources = AsyncExitStack()
             traced = {"lattice.model": resolution.model, "lattice.backend": resolution.chosen.profile.backend}
