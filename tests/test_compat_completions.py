@@ -94,8 +94,8 @@ def test_echo_puts_the_prompt_first(client: openai.OpenAI, stream: bool) -> None
         )
         text = "".join(c.choices[0].text for c in chunks if c.choices)
     else:
-        text = client.completions.create(model="smollm2", prompt=PROMPT, max_tokens=4, temperature=0, echo=True)
-        text = text.choices[0].text
+        answer = client.completions.create(model="smollm2", prompt=PROMPT, max_tokens=4, temperature=0, echo=True)
+        text = answer.choices[0].text
     assert text.startswith(PROMPT) and len(text) > len(PROMPT)
 
 

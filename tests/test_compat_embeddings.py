@@ -14,6 +14,7 @@ import grpc
 import httpx
 import openai
 import pytest
+from pydantic import SecretStr
 
 from lattice.config import DEFAULT_MODEL_ID, ModelProfile, Settings
 from lattice.server.backends.engines import LocalModels
@@ -165,7 +166,10 @@ def test_langchain_openai_embeddings(gateway: GatewayProcess) -> None:
 
     # check_embedding_ctx_length=False: send the texts as they are (no tiktoken, whose files are fetched).
     embeddings = OpenAIEmbeddings(
-        model="smollm2", base_url=f"{gateway.http_url}/v1", api_key="unused", check_embedding_ctx_length=False
+        model="smollm2",
+        base_url=f"{gateway.http_url}/v1",
+        api_key=SecretStr("unused"),
+        check_embedding_ctx_length=False,
     )
     documents = embeddings.embed_documents(["Paris is the capital of France.", "Bananas are yellow."])
     query = embeddings.embed_query("What is the capital of France?")

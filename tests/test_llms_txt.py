@@ -60,7 +60,17 @@ def test_every_route_it_names_exists() -> None:
 
 def test_every_rpc_it_names_exists() -> None:
     services = {}
-    for module in ("chat", "resolve", "swarm", "personal_runtime", "relay", "usage", "operations"):
+    for module in (
+        "chat",
+        "embeddings",
+        "completions",
+        "resolve",
+        "swarm",
+        "personal_runtime",
+        "relay",
+        "usage",
+        "operations",
+    ):
         descriptor = importlib.import_module(f"lattice.v1.{module}_pb2").DESCRIPTOR
         services.update(descriptor.services_by_name)
     for service, method in RPC.findall(LLMS_TXT):
