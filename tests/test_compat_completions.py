@@ -5,6 +5,7 @@ what is refused, the credential judged before the body."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from lattice.config import DEFAULT_MODEL_ID
 from lattice.v1 import common_pb2, completions_pb2, completions_pb2_grpc
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, EnvoyProcess, run_envoy
 from tests.gateway_process import GatewayProcess
 from tests.text_api_gateway import text_api_gateway
 
@@ -201,3 +202,22 @@ def test_the_credential_is_judged_before_the_body(keyed: GatewayProcess, body: A
         response = post(keyed, body, headers)
         assert response.status_code == 401, response.text
     assert post(keyed, body, {"x-api-key": API_KEY}).status_code == 400
+
+
+@pytest.fixture(scope="module")
+def text_envoy(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProcess]:
+    yield from run_envoy(gateway, tmp_path_factory.mktemp("completions-envoy"))
+
+
+def test_envoy_transcodes_both_rpcs(text_envoy: EnvoyProcess) -> None:
+    body = {"model": "smollm2", "prompt": PROMPT, "maxTokens": 8, "temperature": 0}
+    whole = httpx.post(f"{text_envoy.url}/v1/text:complete", json=body, timeout=60)
+    assert whole.status_code == 200, whole.text
+    assert "Paris" in whole.json()["text"] and whole.json()["finishReason"] == "FINISH_REASON_LENGTH"
+    with httpx.stream("POST", f"{text_envoy.url}/v1/text:stream", json=body, timeout=60) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/event-stream"
+        events = [json.loads(line.removeprefix("data: ")) for line in response.iter_lines() if line]
+    *pieces, last = events
+    assert "".join(p["text"] for p in pieces) == whole.json()["text"]
+    assert last["done"]["usage"]["completionTokens"] == 8

@@ -21,7 +21,7 @@ from lattice.server.backends.engines import LocalModels
 from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.profiles import discovered_profile
 from lattice.v1 import embeddings_pb2, embeddings_pb2_grpc
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, EnvoyProcess, run_envoy
 from tests.gateway_process import GatewayProcess
 from tests.text_api_gateway import text_api_gateway
 
@@ -251,3 +251,18 @@ def test_which_engines_and_upstream_models_embed(tmp_path: pathlib.Path) -> None
     assert "completions" in chat.capabilities and "embeddings" not in chat.capabilities
     claude = discovered_profile("claude-3-5-haiku", backend="anthropic", upstream="u", owned_by="u", patterns=())
     assert not {"embeddings", "completions"} & set(claude.capabilities)
+
+
+@pytest.fixture(scope="module")
+def text_envoy(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProcess]:
+    yield from run_envoy(gateway, tmp_path_factory.mktemp("embeddings-envoy"))
+
+
+@pytest.mark.slow
+def test_envoy_transcodes_embed(text_envoy: EnvoyProcess) -> None:
+    body = {"model": "smollm2", "inputs": [{"text": "hello"}, {"tokens": {"ids": [1, 2, 3]}}]}
+    response = httpx.post(f"{text_envoy.url}/v1/embeddings:create", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [len(e["values"]) for e in answer["embeddings"]] == [VECTOR_SIZE, VECTOR_SIZE]
+    assert answer["usage"]["promptTokens"] == answer["usage"]["totalTokens"]
