@@ -21,13 +21,6 @@ from lattice.config import (
 _FULL: tuple[Capability, ...] = ("chat", "vision", "tools", "json_mode", "long_context")
 
 BUILTIN_PATTERNS: tuple[ProfilePattern, ...] = (
-    # Embedding models (`text-embedding-3-small`, `nomic-embed-text`, …): vectors, no chat.
-    ProfilePattern(
-        pattern="*embed*",
-        context_window=8192,
-        capabilities=("embeddings",),
-        roles=("embeddings",),
-    ),
     ProfilePattern(
         pattern="claude-*haiku*",
         context_window=200_000,
@@ -95,6 +88,15 @@ BUILTIN_PATTERNS: tuple[ProfilePattern, ...] = (
         context_window=32_768,
         capabilities=("chat", "tools", "long_context"),
         roles=("chat",),
+    ),
+    # Embedding models (`text-embedding-3-small`, `nomic-embed-text`, …): vectors, no chat. Last, so that
+    # a family pattern above wins for an id that merely contains "embed" (a path, say); such a family's
+    # embedding model (`qwen3-embedding-…`) is a `[[profile_patterns]]` entry away.
+    ProfilePattern(
+        pattern="*embed*",
+        context_window=8192,
+        capabilities=("embeddings",),
+        roles=("embeddings",),
     ),
 )
 
