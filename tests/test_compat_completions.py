@@ -221,3 +221,10 @@ def test_envoy_transcodes_both_rpcs(text_envoy: EnvoyProcess) -> None:
     *pieces, last = events
     assert "".join(p["text"] for p in pieces) == whole.json()["text"]
     assert last["done"]["usage"]["completionTokens"] == 8
+
+
+def test_a_prompt_past_the_context_window_is_a_400_naming_prompt(gateway: GatewayProcess) -> None:
+    response = post(gateway, {"model": "smollm2", "prompt": "word " * 9000, "max_tokens": 2})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("context_length_exceeded", "prompt"), error

@@ -266,3 +266,11 @@ def test_envoy_transcodes_embed(text_envoy: EnvoyProcess) -> None:
     answer = response.json()
     assert [len(e["values"]) for e in answer["embeddings"]] == [VECTOR_SIZE, VECTOR_SIZE]
     assert answer["usage"]["promptTokens"] == answer["usage"]["totalTokens"]
+
+
+@pytest.mark.slow
+def test_an_input_longer_than_the_engine_embeds_at_once_is_a_400_naming_input(gateway: GatewayProcess) -> None:
+    # llama.cpp embeds an input in one physical batch (`llamacpp_batch_tokens`, 256 by default).
+    response = post(gateway, {"model": "smollm2", "input": ["short", "word " * 300]})
+    error = refused(response, 400, "context_length_exceeded", "input")
+    assert "llamacpp_batch_tokens" in error["message"]

@@ -151,7 +151,7 @@ class Resolver:
             raise ContextLengthExceeded(
                 f"the prompt (~{search.prompt_tokens} tokens) does not fit any model matching "
                 f"{expression!r} ({'; '.join(f'{c.model}: {c.detail}' for c in search.candidates)})",
-                field="messages",
+                field="prompt" if request is not None and request.prompt is not None else "messages",
             )
         reasons = "; ".join(f"{c.model}: {c.detail}" for c in search.candidates)
         raise NoModelSatisfies(

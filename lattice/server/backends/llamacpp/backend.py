@@ -123,7 +123,7 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
             async with aclosing(engine.stream(body, raw=raw)) as chunks, first_output:
                 async for chunk in chunks:
                     if "error" in chunk:
-                        raise engine_error(chunk["error"])
+                        raise engine_error(chunk["error"], field="prompt" if raw else "messages")
                     progress = chunk.get("prompt_progress")
                     if progress is None:
                         first_output.reschedule(None)

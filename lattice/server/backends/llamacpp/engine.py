@@ -38,6 +38,7 @@ class EngineOptions:
 class LlamaCppEngine:
     def __init__(self, server: Any, options: EngineOptions) -> None:
         self._server = server
+        self._batch_tokens = options.batch_tokens
         self._threads = ThreadPoolExecutor(max_workers=options.parallel, thread_name_prefix="lattice-llamacpp")
 
     @classmethod
@@ -52,6 +53,7 @@ class LlamaCppEngine:
         iterate for its chunks, `aclose()` to stop it."""
         bridge: StreamBridge[Chunk] = StreamBridge(asyncio.get_running_loop())
         handle = self._server.handle_completions if raw else self._server.handle_chat_completions
+        field = "prompt" if raw else "messages"
 
         def on_chunk(chunk: Chunk) -> bool:
             bridge.post_item(chunk)
@@ -63,12 +65,12 @@ class LlamaCppEngine:
             try:
                 result = handle(body, on_chunk)
             except ValueError as error:  # the engine's own check of the body's shape
-                bridge.post_error(InvalidArgument(str(error), field="messages"))
+                bridge.post_error(InvalidArgument(str(error), field=field))
             except BaseException as error:
                 bridge.post_error(BackendFailed(f"llama.cpp failed: {type(error).__name__}: {error}"))
             else:
                 if isinstance(result, dict) and "error" in result:
-                    bridge.post_error(engine_error(result["error"]))
+                    bridge.post_error(engine_error(result["error"], field=field))
                 else:
                     bridge.post_done()
 
@@ -84,10 +86,22 @@ class LlamaCppEngine:
             except ValueError as error:
                 raise InvalidArgument(str(error), field="input") from None
             if "error" in result:
-                raise engine_error(result["error"], field="input")
+                raise self._embedding_error(result["error"])
             return result
 
         return await asyncio.wrap_future(self._threads.submit(run))
+
+    def _embedding_error(self, error: Any) -> LatticeError:
+        """llama.cpp embeds each input in one physical batch: a longer input is the caller's to shorten (a 400
+        saying how long it may be), not the engine's failure."""
+        message = str(error.get("message", "")) if isinstance(error, dict) else ""
+        if "too large to process" in message:
+            return ContextLengthExceeded(
+                f"{message.split('.')[0]}: this model embeds an input of at most {self._batch_tokens} tokens (the "
+                "gateway's llamacpp_batch_tokens): shorten or split it",
+                field="input",
+            )
+        return engine_error(error, field="input")
 
     def close(self) -> None:
         """Waits for running requests (callers close theirs first), then frees the model."""
