@@ -254,7 +254,8 @@ class Settings(BaseSettings):
         default=256,
         gt=0,
         description="Prompt tokens llama.cpp processes per step between other requests' next tokens: smaller "
-        "keeps a long prompt from holding the others back, larger processes long prompts a little faster.",
+        "keeps a long prompt from holding the others back, larger processes long prompts a little faster. "
+        "Also the most tokens one input to `/v1/embeddings` may have (llama.cpp embeds it in one batch).",
     )
     mlx_weights: WeightFormat = Field(
         default="float32",
