@@ -226,7 +226,9 @@ def test_bad_bodies_get_openais_envelope(gateway: GatewayProcess, body: Any, cod
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    with text_api_gateway(tmp_path_factory.mktemp("keyed-embeddings"), LATTICE_API_KEY=API_KEY) as process:
+    # Its own home, so its store (metering) starts empty.
+    home = tmp_path_factory.mktemp("keyed-embeddings")
+    with text_api_gateway(home, LATTICE_API_KEY=API_KEY, LATTICE_HOME=str(home)) as process:
         yield process
 
 
@@ -274,3 +276,16 @@ def test_an_input_longer_than_the_engine_embeds_at_once_is_a_400_naming_input(ga
     response = post(gateway, {"model": "smollm2", "input": ["short", "word " * 300]})
     error = refused(response, 400, "context_length_exceeded", "input")
     assert "llamacpp_batch_tokens" in error["message"]
+
+
+@pytest.mark.slow
+def test_embeddings_and_text_completions_are_metered_as_chats_are(keyed: GatewayProcess) -> None:
+    client = openai.OpenAI(base_url=f"{keyed.http_url}/v1", api_key=API_KEY, max_retries=0)
+    embedded = client.embeddings.create(model="smollm2", input=["one", "two three"]).usage
+    completed = client.completions.create(model="smollm2", prompt="Once upon a time", max_tokens=3).usage
+    assert completed is not None
+    usage = httpx.get(f"{keyed.http_url}/v1/usage?groupBy=model", headers={"x-api-key": API_KEY}, timeout=30).json()
+    (own,) = [g for g in usage["groups"] if g.get("model") == DEFAULT_MODEL_ID]
+    assert int(own["requests"]) == 2 and int(own.get("failedRequests", 0)) == 0  # proto3 JSON omits zeros
+    assert int(own["promptTokens"]) == embedded.prompt_tokens + completed.prompt_tokens
+    assert int(own["completionTokens"]) == completed.completion_tokens == 3
