@@ -51,6 +51,7 @@ def test_a_completion(client: openai.OpenAI) -> None:
     assert answer.usage is not None and answer.usage.completion_tokens == 8
     # Raw: the five tokens of the prompt, not the dozens a chat template would add.
     assert answer.usage.prompt_tokens < 10
+    assert (answer.model_extra or {})["lattice"]["resolution"]["model"] == DEFAULT_MODEL_ID
 
 
 def test_the_stream_says_what_the_answer_says(client: openai.OpenAI) -> None:

@@ -67,6 +67,7 @@ def test_a_string(client: openai.OpenAI) -> None:
     assert (item.object, item.index, len(item.embedding)) == ("embedding", 0, VECTOR_SIZE)
     assert all(math.isfinite(x) for x in item.embedding)
     assert answer.usage.prompt_tokens == answer.usage.total_tokens > 0
+    assert (answer.model_extra or {})["lattice"]["resolution"]["model"] == DEFAULT_MODEL_ID
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from google.protobuf import json_format
 from pydantic import BaseModel, Field
 
 from lattice.shim import errors, refusals
@@ -88,6 +89,9 @@ class Completion(BaseModel):
     model: str
     choices: list[CompletionChoice]
     usage: CompletionUsage | None = None
+    lattice: dict[str, Any] | None = Field(
+        default=None, description="Lattice's extension: `resolution`, the model chosen and why (not on chunks)."
+    )
 
 
 @router.post(
@@ -151,6 +155,7 @@ def completion_to_json(response: completions_pb2.CompleteResponse, echoed: str =
         "model": response.model,
         "choices": [choice],
         "usage": usage_to_json(response.usage),
+        "lattice": {"resolution": json_format.MessageToDict(response.resolution)},
     }
 
 

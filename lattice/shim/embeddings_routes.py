@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from google.protobuf import json_format
 from pydantic import BaseModel, Field
 
 from lattice.shim.protocol import Int32, _Lenient
@@ -55,6 +56,7 @@ class EmbeddingList(BaseModel):
     data: list[Embedding]
     model: str
     usage: EmbeddingUsage
+    lattice: dict[str, Any] = Field(description="Lattice's extension: `resolution`, the model chosen and why.")
 
 
 @router.post("/v1/embeddings", response_model=EmbeddingList)
@@ -93,6 +95,7 @@ def embedding_list_to_json(response: embeddings_pb2.EmbedResponse, encoding_form
         ],
         "model": response.model,
         "usage": {"prompt_tokens": response.usage.prompt_tokens, "total_tokens": response.usage.total_tokens},
+        "lattice": {"resolution": json_format.MessageToDict(response.resolution)},
     }
 
 
