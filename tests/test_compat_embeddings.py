@@ -290,3 +290,16 @@ def test_embeddings_and_text_completions_are_metered_as_chats_are(keyed: Gateway
     assert int(own["requests"]) == 2 and int(own.get("failedRequests", 0)) == 0  # proto3 JSON omits zeros
     assert int(own["promptTokens"]) == embedded.prompt_tokens + completed.prompt_tokens
     assert int(own["completionTokens"]) == completed.completion_tokens == 3
+
+
+@pytest.mark.slow
+async def test_the_python_sdk_embeds(gateway: GatewayProcess) -> None:
+    from lattice_client import ComputeClient, NoModelSatisfiesError
+
+    async with ComputeClient(gateway.grpc_target) as compute:
+        answer = await compute.embed("smollm2", inputs=["hello", [1, 2, 3]])
+        assert answer.model == DEFAULT_MODEL_ID
+        assert [len(v) for v in answer.vectors] == [VECTOR_SIZE, VECTOR_SIZE]
+        assert answer.usage.prompt_tokens > 3 and answer.resolution is not None
+        with pytest.raises(NoModelSatisfiesError):
+            await compute.embed("echo-chat", inputs=["hello"])

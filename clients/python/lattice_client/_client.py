@@ -37,6 +37,7 @@ from lattice_client._types import (
     ChatChunk,
     ChatCompletion,
     ChatOptions,
+    Embeddings,
     ExecutionBackend,
     MessageLike,
     Model,
@@ -200,6 +201,26 @@ class ComputeClient:
         if resolution is None:
             raise LatticeError("the gateway's answer carries no resolution", code="INTERNAL")
         return resolution
+
+    async def embed(
+        self,
+        model: str = "",
+        *,
+        inputs: Sequence[str | Sequence[int]],
+        dimensions: int | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | bool = True,
+    ) -> Embeddings:
+        """A vector per input (a text, or token ids) from `model`, which needs the `embeddings` capability
+        (the gateway's llama.cpp models, OpenAI-compatible upstreams' embedding models)."""
+        request = _convert.embed_request(model, inputs, dimensions)
+
+        async def call(stub_timeout: float | None) -> pb.EmbedResponse:
+            return await pb.EmbeddingServiceStub(self._channel_now(), metadata=self._metadata()).embed(
+                request, timeout=stub_timeout
+            )
+
+        return _convert.embeddings_from_proto(await self._call("Embed", call, timeout, retry))
 
     async def list_models(self, *, timeout: float | None = None) -> list[Model]:
         """Every model the gateway can run, in its stable order."""

@@ -16,6 +16,7 @@ from lattice_client._types import (
     ChatMessage,
     ChatOptions,
     Choice,
+    Embeddings,
     FinishReason,
     FunctionTool,
     ImageUrl,
@@ -159,6 +160,27 @@ def resolution_from_proto(resolution: pb.Resolution | None) -> Resolution | None
         return None
     candidates = tuple(Candidate(c.model, _name(c.verdict), c.detail) for c in resolution.candidates)
     return Resolution(resolution.expression, resolution.model, resolution.backend, candidates, resolution.escalated)
+
+
+def embed_request(model: str, inputs: Sequence[str | Sequence[int]], dimensions: int | None) -> pb.EmbedRequest:
+    """Each input is a text, or token ids of the model's own vocabulary."""
+    return pb.EmbedRequest(
+        model=model,
+        inputs=[
+            pb.EmbedInput(text=item) if isinstance(item, str) else pb.EmbedInput(tokens=pb.TokenIds(ids=list(item)))
+            for item in inputs
+        ],
+        dimensions=dimensions,
+    )
+
+
+def embeddings_from_proto(response: pb.EmbedResponse) -> Embeddings:
+    return Embeddings(
+        model=response.model,
+        vectors=tuple(tuple(e.values) for e in response.embeddings),
+        usage=usage_from_proto(response.usage),
+        resolution=resolution_from_proto(response.resolution),
+    )
 
 
 def _finish_reason(value: pb.FinishReason) -> FinishReason:

@@ -18,6 +18,7 @@ from lattice_client._types import (
     ChatChunk,
     ChatCompletion,
     ChatOptions,
+    Embeddings,
     ExecutionBackend,
     MessageLike,
     Model,
@@ -146,6 +147,17 @@ class SyncComputeClient:
         **options: Unpack[ChatOptions],
     ) -> Resolution:
         return self._run(self._client.resolve(model, messages=messages, timeout=timeout, retry=retry, **options))
+
+    def embed(
+        self,
+        model: str = "",
+        *,
+        inputs: Sequence[str | Sequence[int]],
+        dimensions: int | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | bool = True,
+    ) -> Embeddings:
+        return self._run(self._client.embed(model, inputs=inputs, dimensions=dimensions, timeout=timeout, retry=retry))
 
     def list_models(self, *, timeout: float | None = None) -> list[Model]:
         return self._run(self._client.list_models(timeout=timeout))

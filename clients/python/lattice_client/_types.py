@@ -136,6 +136,18 @@ class Resolution:
 
 
 @dataclass(frozen=True)
+class Embeddings:
+    """The vectors of `embed`: one per input, in the order given."""
+
+    model: str
+    """The model that embedded."""
+    vectors: tuple[tuple[float, ...], ...]
+    usage: Usage
+    """`prompt_tokens` (and `total_tokens`): the inputs' tokens."""
+    resolution: Resolution | None
+
+
+@dataclass(frozen=True)
 class Choice:
     index: int
     message: ChatMessage
