@@ -23,6 +23,7 @@ from agents import (
     set_default_openai_client,
     set_tracing_disabled,
 )
+from agents.exceptions import ModelBehaviorError
 from agents.models.openai_provider import OpenAIProvider
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import BaseModel, TypeAdapter
@@ -401,3 +402,11 @@ async def test_an_agent_calls_a_function_tool() -> None:
     result = await Runner.run(agent, "What is the weather in Paris?")
     assert len(cities) == 1
     assert result.final_output == f"Sunny, 21 C in {cities[0]}"
+
+
+@pytest.mark.usefixtures("agents_on_the_gateway")
+async def test_an_agent_sees_a_truncated_answer_as_incomplete() -> None:
+    # The SDK raises on `status: incomplete`, as on OpenAI: the status reaches it as OpenAI would send it.
+    agent = Agent(name="rambler", model=MODEL, model_settings=ModelSettings(temperature=0, max_tokens=2))
+    with pytest.raises(ModelBehaviorError, match="max_output_tokens"):
+        await Runner.run(agent, "Tell me a long story about a dragon.")
