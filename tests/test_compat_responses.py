@@ -286,6 +286,7 @@ def refused(response: httpx.Response, code: str, param: str | None) -> str:
     [
         ({}, "missing_required_parameter", "input"),
         ({"input": 5}, "invalid_type", "input"),
+        ({"input": []}, "invalid_value", "input"),
         ({"input": "hi", "stream": "yes"}, "invalid_type", "stream"),
         ({"input": "hi", "max_output_tokens": "3"}, "invalid_type", "max_output_tokens"),
         ({"input": "hi", "temperature": "0.5"}, "invalid_type", "temperature"),

@@ -189,6 +189,9 @@ class ResponsesRequest(_Lenient):
     def refusal(self) -> tuple[str, str, str] | None:
         """(param, message, code) for an option Lattice refuses by name, as OpenAI refuses what a
         model cannot do; else None."""
+        if not self.input and not self.instructions:
+            message = "Invalid value for 'input': it needs at least one item (or 'instructions')."
+            return "input", message, "invalid_value"
         if self.previous_response_id is not None:
             return (
                 "previous_response_id",
