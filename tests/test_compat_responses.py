@@ -25,7 +25,7 @@ from agents import (
 )
 from agents.exceptions import ModelBehaviorError
 from agents.models.openai_provider import OpenAIProvider
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import Response, ResponseOutputMessage, ResponseOutputText, ResponseStreamEvent
 from pydantic import BaseModel, TypeAdapter
 
 from tests.conftest import API_KEY
@@ -411,3 +411,38 @@ async def test_an_agent_sees_a_truncated_answer_as_incomplete() -> None:
     agent = Agent(name="rambler", model=MODEL, model_settings=ModelSettings(temperature=0, max_tokens=2))
     with pytest.raises(ModelBehaviorError, match="max_output_tokens"):
         await Runner.run(agent, "Tell me a long story about a dragon.")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_output_text_logprobs_are_given_when_included(gateway: GatewayProcess, stream: bool) -> None:
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "input": PARIS,
+        "temperature": 0,
+        "max_output_tokens": 4,
+        "include": ["message.output_text.logprobs"],
+        "top_logprobs": 2,
+    }
+    if stream:
+        events = stream_events(gateway, **body)
+        deltas = [e for e in events if e.type == "response.output_text.delta"]
+        assert deltas and all(len(e.logprobs) == 1 for e in deltas)
+        last = events[-1]
+        assert last.type == "response.incomplete"
+        response = last.response
+    else:
+        response, _ = create(gateway, **body)
+    message = response.output[0]
+    assert isinstance(message, ResponseOutputMessage)
+    part = message.content[0]
+    assert isinstance(part, ResponseOutputText) and part.logprobs is not None and len(part.logprobs) == 4
+    assert all(len(p.top_logprobs) == 2 and p.logprob <= 0 for p in part.logprobs)
+    assert "".join(p.token for p in part.logprobs) == part.text
+
+
+def test_an_image_for_a_model_without_vision_is_refused_by_the_server(gateway: GatewayProcess) -> None:
+    image = {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}
+    body = {"model": MODEL, "input": [{"role": "user", "content": [image]}], "max_output_tokens": 2}
+    response = post(gateway, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "no_model_satisfies"
