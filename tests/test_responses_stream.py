@@ -1,16 +1,17 @@
 """The Responses API's stream events made from StreamChat messages (lattice.shim.responses_stream), for
 the cases the small model cannot be made to show on demand: several function calls, text then a call,
 a failure after the start, an empty answer. Every event is validated against the OpenAI SDK's types,
-and the whole stream against the shim's OpenAPI document."""
+and the whole stream against the shim's OpenAPI document (which describes the request truly too)."""
 
 from __future__ import annotations
 
 import json
 
+import jsonschema
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from lattice.shim import errors
+from lattice.shim import create_app, errors
 from lattice.shim.responses_protocol import ResponsesRequest
 from lattice.shim.responses_stream import Event, ResponseEvents, sse
 from lattice.v1 import chat_pb2, common_pb2
@@ -132,3 +133,17 @@ def test_a_late_fragment_of_a_closed_call_reaches_the_final_response() -> None:
         end=done(common_pb2.FINISH_REASON_TOOL_CALLS),
     )
     assert json.loads(events[-1]["response"]["output"][0]["arguments"]) == {"a": 1}
+
+
+def test_the_document_describes_the_request_items_the_route_serves() -> None:
+    # The members that exist only to be refused by name (built-in tools, other item types) match nothing.
+    components = create_app("127.0.0.1:1").openapi()["components"]
+    validator = jsonschema.Draft202012Validator({**components["schemas"]["ResponsesRequest"], "components": components})
+    served = [
+        {"role": "user", "content": "hi"},
+        {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c", "output": "Sunny"},
+    ]
+    assert validator.is_valid({"input": served, "tools": [{"type": "function", "name": "f"}]})
+    assert not validator.is_valid({"input": "hi", "tools": [{"type": "web_search"}]})
+    assert not validator.is_valid({"input": [{"type": "item_reference", "id": "msg_1"}]})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, field_validator
 
 from lattice.shim.protocol import Int32
 
@@ -73,6 +73,10 @@ class FunctionCallOutputItem(_Lenient):
 
 ITEM_TYPES = ("message", "function_call", "function_call_output")
 
+# The OpenAPI document of a union member that exists only to be refused with a clear message: it matches
+# nothing, so the document's `oneOf` holds exactly the shapes the route serves.
+_REFUSED = WithJsonSchema({"not": {}})
+
 
 class UnsupportedItem(_Lenient):
     """Any other item type: refused, naming the types Lattice reads (a stateless gateway has no stored
@@ -91,7 +95,7 @@ InputItem = Annotated[
     Annotated[MessageItem, Tag("message")]
     | Annotated[FunctionCallItem, Tag("function_call")]
     | Annotated[FunctionCallOutputItem, Tag("function_call_output")]
-    | Annotated[UnsupportedItem, Tag("unsupported")],
+    | Annotated[UnsupportedItem, Tag("unsupported"), _REFUSED],
     Discriminator(_item_kind),
 ]
 
@@ -124,7 +128,7 @@ def _tool_kind(tool: Any) -> str:
 
 
 ToolSpec = Annotated[
-    Annotated[FunctionTool, Tag("function")] | Annotated[BuiltInTool, Tag("built_in")],
+    Annotated[FunctionTool, Tag("function")] | Annotated[BuiltInTool, Tag("built_in"), _REFUSED],
     Discriminator(_tool_kind),
 ]
 
