@@ -291,6 +291,7 @@ def refused(response: httpx.Response, code: str, param: str | None) -> str:
         ({"input": "hi", "max_output_tokens": "3"}, "invalid_type", "max_output_tokens"),
         ({"input": "hi", "temperature": "0.5"}, "invalid_type", "temperature"),
         ({"input": "hi", "metadata": {"a": 1}}, "invalid_type", "metadata.a"),
+        ({"input": "hi", "metadata": {str(i): "v" for i in range(17)}}, "invalid_value", "metadata"),
         ({"input": [{"content": "hi"}]}, "missing_required_parameter", "input[0].role"),
         ({"input": [{"role": "wizard", "content": "hi"}]}, "invalid_value", "input[0].role"),
         (

@@ -167,6 +167,10 @@ class Reasoning(_Lenient):
     summary: str | None = None
 
 
+MetadataKey = Annotated[str, Field(max_length=64)]
+MetadataValue = Annotated[str, Field(max_length=512)]
+
+
 class ResponsesRequest(_Lenient):
     model: str = ""
     input: str | list[InputItem]
@@ -180,7 +184,9 @@ class ResponsesRequest(_Lenient):
     top_p: float | None = None
     top_logprobs: Int32 | None = None
     include: list[str] | None = None
-    metadata: dict[str, str] | None = Field(default=None, description="Echoed in the answer.")
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(
+        default=None, max_length=16, description="Up to 16 pairs, as OpenAI allows; echoed in the answer."
+    )
     store: bool | None = Field(
         default=None, description="Lattice keeps no responses: any value is served as `store: false`."
     )

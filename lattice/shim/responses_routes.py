@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 from fastapi import APIRouter, Request
@@ -40,7 +40,7 @@ class ResponseObject(BaseModel):
     """OpenAI's `response` object (the fields the shim fills; the request's options are echoed)."""
 
     id: str = Field(description="`resp_…`; not stored: it cannot be fetched or continued.")
-    object: str = "response"
+    object: Literal["response"] = "response"
     created_at: int
     status: str = Field(description="`completed`, `incomplete` (see `incomplete_details`), `in_progress` or `failed`.")
     error: dict[str, Any] | None
