@@ -404,6 +404,11 @@ async def test_an_agent_calls_a_function_tool() -> None:
     result = await Runner.run(agent, "What is the weather in Paris?")
     assert len(cities) == 1
     assert result.final_output == f"Sunny, 21 C in {cities[0]}"
+    streamed = Runner.run_streamed(agent, "What is the weather in Paris?")
+    async for _event in streamed.stream_events():
+        pass
+    assert cities == [cities[0]] * 2, "greedy decoding calls the same way streamed"
+    assert streamed.final_output == result.final_output
 
 
 @pytest.mark.usefixtures("agents_on_the_gateway")
