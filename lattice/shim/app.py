@@ -23,6 +23,7 @@ from lattice.shim import (
     personal_runtime_routes,
     proto_json,
     refusals,
+    responses_routes,
     swarm_routes,
     usage_routes,
     validation,
@@ -68,6 +69,7 @@ def create_app(
     app.include_router(personal_runtime_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(swarm_routes.router)
+    app.include_router(responses_routes.router)
     app.include_router(dashboard_routes.router)
     app.add_exception_handler(proto_json.InvalidBody, proto_json.invalid_body)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]

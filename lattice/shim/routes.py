@@ -87,9 +87,15 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSO
     if not body.stream:
         call = stub.Chat(proto, metadata=metadata)
         response = await call
-        return JSONResponse(convert.chat_response_to_json(response), headers=await _model_header(call))
-    stream = stub.StreamChat(proto, metadata=metadata)
+        return JSONResponse(convert.chat_response_to_json(response), headers=await model_header(call))
+    stream, first = await open_chat_stream(request, proto)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return EventStream(_sse(stream, first, include_usage), stream, await model_header(stream))
+
+
+async def open_chat_stream(request: Request, proto: chat_pb2.ChatRequest) -> tuple[Any, Any]:
+    """A StreamChat call and its first answer (`grpc.aio.EOF` for none), queue updates skipped."""
+    stream = _upstream(request).chat.StreamChat(proto, metadata=call_metadata(request))
     try:
         # Wait for the first answer so that a refused request gets its real HTTP status, not a 200 stream;
         # queue updates have no place in OpenAI's chunks.
@@ -99,10 +105,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSO
     except BaseException:
         stream.cancel()
         raise
-    return EventStream(_sse(stream, first, include_usage), stream, await _model_header(stream))
+    return stream, first
 
 
-async def _model_header(call: Any) -> dict[str, str]:
+async def model_header(call: Any) -> dict[str, str]:
     for key, value in await call.initial_metadata() or ():
         if key == MODEL_METADATA_KEY:
             return {MODEL_METADATA_KEY: str(value)}
