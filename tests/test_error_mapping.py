@@ -8,7 +8,7 @@ import pytest
 from lattice import errors
 from lattice.server.services.status import to_rpc_status
 from lattice.shim.errors import from_grpc
-from lattice.wire import STATUS_DETAILS_METADATA_KEY
+from lattice.wire.names import STATUS_DETAILS_METADATA_KEY
 
 
 def as_received(error: errors.LatticeError) -> grpc.aio.AioRpcError:

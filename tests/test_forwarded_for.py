@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
-from lattice.wire import PROXY_SECRET_METADATA_KEY
+from lattice.wire.names import PROXY_SECRET_METADATA_KEY
 from tests.gateway_process import GatewayProcess, start_gateway
 from tests.rpc_errors import error_info
 

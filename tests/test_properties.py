@@ -32,10 +32,10 @@ from lattice.server.expressions import (
     Wildcard,
     parse_expression,
 )
-from lattice.server.services.convert import chat_request_from_proto
 from lattice.shim import convert, create_app
 from lattice.shim.protocol import ChatCompletionRequest
 from lattice.v1 import chat_pb2, common_pb2
+from lattice.wire.convert import chat_request_from_proto
 
 PROPERTIES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -10,8 +10,8 @@ from nacl.public import PrivateKey
 
 from lattice.errors import BackendFailed, BackendUnavailable
 from lattice.server.relay.hub import LinkClosed, RelayHub, RuntimeLink
-from lattice.server.relay.sealing import lock, open_sealed, seal
 from lattice.v1 import chat_pb2, relay_pb2
+from lattice.wire.sealing import lock, open_sealed, seal
 
 GATEWAY_KEY = PrivateKey.generate()
 DAEMON_KEY = PrivateKey.generate()

@@ -32,9 +32,9 @@ from lattice.observability.logs import configure_logging
 from lattice.server.app import build_authenticator, build_gateway, build_personal_runtimes, create_server
 from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.relay import PERSONAL_PREFIX
-from lattice.server.relay.sealing import open_sealed
 from lattice.server.store import open_store
 from lattice.v1 import chat_pb2, relay_pb2
+from lattice.wire.sealing import open_sealed
 from tests.gateway_process import free_port
 
 

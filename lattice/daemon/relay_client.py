@@ -25,15 +25,15 @@ from lattice.daemon.state import StateFile
 from lattice.errors import LatticeError
 from lattice.observability import logs, tracing
 from lattice.server.chat import Delta
-from lattice.server.relay.sealing import lock, open_sealed, seal
-from lattice.server.services.convert import (
+from lattice.timestamps import now_timestamp
+from lattice.v1 import relay_pb2, relay_pb2_grpc
+from lattice.wire.convert import (
     chat_request_from_proto,
     delta_to_proto,
     finish_reason_to_proto,
     usage_to_proto,
 )
-from lattice.timestamps import now_timestamp
-from lattice.v1 import relay_pb2, relay_pb2_grpc
+from lattice.wire.sealing import lock, open_sealed, seal
 
 log = logging.getLogger("lattice.daemon")
 work_log = structlog.get_logger("lattice.daemon.work")

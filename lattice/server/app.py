@@ -28,7 +28,6 @@ from lattice.server.prompt_budget import PromptBudget
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.hub import RelayHub
-from lattice.server.relay.sealing import load_or_create_key
 from lattice.server.resolver import Resolver
 from lattice.server.services.chat import ChatServicer
 from lattice.server.services.health import HealthServicer
@@ -58,6 +57,7 @@ from lattice.v1 import (
     usage_pb2,
     usage_pb2_grpc,
 )
+from lattice.wire.sealing import load_or_create_key
 
 RELAY_MIN_PING_INTERVAL_MS = 10_000
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from lattice.errors import InvalidArgument
 from lattice.server.principals import Principal
-from lattice.wire import FORWARDED_FOR_METADATA_KEY, PROXY_SECRET_METADATA_KEY
+from lattice.wire.names import FORWARDED_FOR_METADATA_KEY, PROXY_SECRET_METADATA_KEY
 
 
 def api_key_from_metadata(metadata: Sequence[tuple[str, str | bytes]]) -> str | None:

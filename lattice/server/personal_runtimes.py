@@ -14,11 +14,11 @@ from lattice.server.registry import RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.backend import RelayBackend
 from lattice.server.relay.hub import RelayHub, unreachable
-from lattice.server.relay.sealing import check_public_key
 from lattice.server.resolver import Candidate, Resolution, Verdict
 from lattice.server.store.runtimes import Redemption, RuntimeRecords
 from lattice.server.store.schema import PersonalRuntimeRecord
 from lattice.server.ttl_cache import TtlCache
+from lattice.wire.sealing import check_public_key
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from lattice.shim import (
 from lattice.shim.middleware import BodyTimeout, RequestContext, SecurityHeaders
 from lattice.shim.routes import router
 from lattice.shim.upstream import Upstream
-from lattice.wire import MODEL_METADATA_KEY
+from lattice.wire.names import MODEL_METADATA_KEY
 
 
 def create_app(

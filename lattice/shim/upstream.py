@@ -16,7 +16,7 @@ from lattice.v1 import (
     swarm_pb2_grpc,
     usage_pb2_grpc,
 )
-from lattice.wire import FORWARDED_FOR_METADATA_KEY, PROXY_SECRET_METADATA_KEY
+from lattice.wire.names import FORWARDED_FOR_METADATA_KEY, PROXY_SECRET_METADATA_KEY
 
 # Credentials for the server to check, and Lattice's per-request hints.
 FORWARDED_HEADERS = (

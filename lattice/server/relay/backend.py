@@ -11,8 +11,8 @@ from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Usage
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.hub import RelayHub
-from lattice.server.services.convert import chat_request_to_proto, delta_from_proto, finish_reason_from_proto
 from lattice.v1 import relay_pb2
+from lattice.wire.convert import chat_request_to_proto, delta_from_proto, finish_reason_from_proto
 
 # What a daemon's failure becomes here, by its reason's family; the reason itself is kept.
 _FAILURES: tuple[tuple[tuple[str, ...], type[LatticeError]], ...] = (

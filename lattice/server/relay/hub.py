@@ -19,9 +19,9 @@ from nacl.secret import SecretBox
 
 from lattice.errors import BackendFailed, BackendUnavailable, LatticeError
 from lattice.observability import logs, metrics, tracing
-from lattice.server.relay.sealing import new_answer_key, open_box, seal
 from lattice.timestamps import now_timestamp
 from lattice.v1 import chat_pb2, relay_pb2
+from lattice.wire.sealing import new_answer_key, open_box, seal
 
 log = logging.getLogger(__name__)
 

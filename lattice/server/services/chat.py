@@ -17,11 +17,11 @@ from lattice.server import chat as domain
 from lattice.server.auth import current_principal
 from lattice.server.credentials import caller_identity
 from lattice.server.gateway import ChatStream, Gateway
-from lattice.server.services import convert
 from lattice.server.services.status import grpc_errors
 from lattice.timestamps import now_timestamp
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
-from lattice.wire import MODEL_METADATA_KEY
+from lattice.wire import convert
+from lattice.wire.names import MODEL_METADATA_KEY
 
 Context = grpc.aio.ServicerContext[chat_pb2.ChatRequest, Any]
 

@@ -12,12 +12,13 @@ import grpc
 from lattice.server.auth import current_principal
 from lattice.server.credentials import caller_identity
 from lattice.server.gateway import Gateway
-from lattice.server.services import convert, swarm_convert
+from lattice.server.services import swarm_convert
 from lattice.server.services.status import grpc_errors
 from lattice.server.services.swarm_convert import Caller, SwarmResponse
 from lattice.server.swarm import Swarm, SwarmEvent
 from lattice.server.swarm.gateway_agents import SwarmConfig, gateway_swarm
 from lattice.v1 import swarm_pb2, swarm_pb2_grpc
+from lattice.wire import convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

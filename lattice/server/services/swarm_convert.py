@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message as ProtoMessage
 
 from lattice.server import chat, swarm
-from lattice.server.services import convert
 from lattice.v1 import chat_pb2, common_pb2, swarm_pb2
+from lattice.wire import convert
 
 SwarmResponse = TypeVar(
     "SwarmResponse",
