@@ -17,7 +17,7 @@ from lattice.errors import ResourceExhausted
 from lattice.observability import metrics
 from lattice.server.admission import Admission, AdmissionLimits
 from lattice.server.backends.residency import Residency
-from lattice.server.observability import ObservabilityInterceptor
+from lattice.server.services.observability import ObservabilityInterceptor
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 from tests.gateway_process import GatewayProcess, free_port, start_gateway
 

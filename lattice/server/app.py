@@ -10,7 +10,6 @@ from lattice.config import LOCAL_BACKENDS, Settings, Upstream
 from lattice.observability import tracing
 from lattice.server.activity import Activity
 from lattice.server.admission import Admission, AdmissionLimits
-from lattice.server.auth import AuthInterceptor
 from lattice.server.authenticator import Authenticator
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.backends.engines import LocalModels
@@ -20,7 +19,6 @@ from lattice.server.gateway import Gateway
 from lattice.server.limits import RequestLimits
 from lattice.server.metering import UsageRecorder
 from lattice.server.oauth import OAuthVerifier
-from lattice.server.observability import ObservabilityInterceptor
 from lattice.server.operations import Operations
 from lattice.server.personal_runtimes import PersonalRuntimes
 from lattice.server.profiles import discovered_profile
@@ -29,8 +27,10 @@ from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.hub import RelayHub
 from lattice.server.resolver import Resolver
+from lattice.server.services.auth import AuthInterceptor
 from lattice.server.services.chat import ChatServicer
 from lattice.server.services.health import HealthServicer
+from lattice.server.services.observability import ObservabilityInterceptor
 from lattice.server.services.operations import OperationsServicer
 from lattice.server.services.personal_runtimes import PersonalRuntimeServicer
 from lattice.server.services.relay import RelayServicer

@@ -14,9 +14,9 @@ import grpc
 
 from lattice.errors import LatticeError
 from lattice.server import chat as domain
-from lattice.server.auth import current_principal
 from lattice.server.credentials import caller_identity
 from lattice.server.gateway import ChatStream, Gateway
+from lattice.server.services.auth import current_principal
 from lattice.server.services.status import grpc_errors
 from lattice.timestamps import now_timestamp
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import grpc
 
 from lattice.errors import BackendUnavailable, InvalidArgument, LatticeError
-from lattice.server.auth import current_principal
 from lattice.server.relay.hub import LinkClosed, RelayHub, RuntimeLink, unreachable
+from lattice.server.services.auth import current_principal
 from lattice.server.services.status import abort_with_error
 from lattice.server.store.runtimes import RuntimeRecords
 from lattice.v1 import relay_pb2, relay_pb2_grpc

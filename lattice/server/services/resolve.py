@@ -7,8 +7,8 @@ from typing import Any
 import grpc
 
 from lattice.errors import InvalidArgument
-from lattice.server.auth import current_principal
 from lattice.server.gateway import Gateway
+from lattice.server.services.auth import current_principal
 from lattice.server.services.status import grpc_errors
 from lattice.v1 import resolve_pb2, resolve_pb2_grpc
 from lattice.wire import convert

@@ -9,10 +9,10 @@ from typing import Any
 
 import grpc
 
-from lattice.server.auth import current_principal
 from lattice.server.credentials import caller_identity
 from lattice.server.gateway import Gateway
 from lattice.server.services import swarm_convert
+from lattice.server.services.auth import current_principal
 from lattice.server.services.status import grpc_errors
 from lattice.server.services.swarm_convert import Caller, SwarmResponse
 from lattice.server.swarm import Swarm, SwarmEvent

@@ -19,8 +19,8 @@ import grpc
 from lattice.errors import LatticeError, PermissionDenied, Unauthenticated
 from lattice.server.authenticator import Authenticator
 from lattice.server.credentials import api_key_from_metadata
-from lattice.server.handlers import Handler, rebuilt
 from lattice.server.principals import INFERENCE, MANAGE_RUNTIMES, Principal
+from lattice.server.services.handlers import Handler, rebuilt
 from lattice.server.services.status import abort_with_error
 
 _RUNTIMES = "/lattice.v1.PersonalRuntimeService/"

@@ -22,7 +22,7 @@ import grpc
 import structlog
 
 from lattice.observability import logs, metrics, tracing
-from lattice.server.handlers import Handler, rebuilt
+from lattice.server.services.handlers import Handler, rebuilt
 
 # Generic in the stubs only, so the aliases are strings.
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
