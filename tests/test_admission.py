@@ -8,8 +8,8 @@ import tracemalloc
 
 import pytest
 
-from lattice.errors import DeadlineExceeded
-from lattice.server.admission import CALLER_IDLE_SECONDS, Admission, AdmissionLimits, QueueFull, QueueTimeout
+from lattice.errors import DeadlineExceeded, QueueFull, QueueTimeout
+from lattice.server.admission import CALLER_IDLE_SECONDS, Admission, AdmissionLimits
 
 ONE_AT_A_TIME = AdmissionLimits(
     max_concurrent_per_model=1, max_concurrent_total=10, queue_size=8, queue_timeout_seconds=5

@@ -18,7 +18,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from lattice.config import Escalation, ModelProfile
-from lattice.errors import InvalidArgument
+from lattice.errors import InvalidArgument, RateLimited, StreamDurationExceeded, TooManyStreams
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import (
     ChatRequest,
@@ -35,10 +35,7 @@ from lattice.server.chat import (
 from lattice.server.gateway import Gateway
 from lattice.server.limits import (
     CallerLimits,
-    RateLimited,
     RequestLimits,
-    StreamDurationExceeded,
-    TooManyStreams,
     check_request_size,
 )
 from lattice.server.registry import ModelRegistry, RegisteredModel

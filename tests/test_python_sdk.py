@@ -53,7 +53,7 @@ from lattice_client._errors import CODES, REASONS, make_error
 from lattice_client._retry import Attempts
 from lattice_client._status import decode_status_details
 
-from lattice.server.admission import QueueFull
+from lattice.errors import QueueFull
 from lattice.server.services.status import to_rpc_status
 from tests.gateway_process import REPO, GatewayProcess, start_gateway
 from tests.personal_runtime_fixtures import (

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from lattice.errors import BackendUnavailable
+from lattice.errors import BackendUnavailable, SwarmFailed
 from lattice.server.chat import ChatRequest, Delta, Finish, FinishReason, Message, Role, Sampling, TextPart, Usage
 from lattice.server.swarm import (
     Agent,
@@ -19,7 +19,6 @@ from lattice.server.swarm import (
     FanoutSpec,
     Opened,
     RequestedLimits,
-    SwarmFailed,
     SwarmResult,
 )
 from tests.swarm_fakes import Behaviour, Fakes, answers, base, collect, fails, of_type

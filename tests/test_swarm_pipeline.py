@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lattice.errors import BackendUnavailable, InvalidArgument
-from lattice.server.swarm import AgentFinished, AgentStarted, PipelineSpec, Step, SwarmEvent, SwarmFailed, SwarmResult
+from lattice.errors import BackendUnavailable, InvalidArgument, SwarmFailed
+from lattice.server.swarm import AgentFinished, AgentStarted, PipelineSpec, Step, SwarmEvent, SwarmResult
 from tests.swarm_fakes import Fakes, base, collect, drain, echoes, fails, of_type
 
 # --- pipeline ---

@@ -22,7 +22,7 @@ from lattice import __version__
 from lattice.daemon.config import DaemonConfig
 from lattice.daemon.executor import Executor
 from lattice.daemon.state import StateFile
-from lattice.errors import LatticeError
+from lattice.errors import BackendFailed, LatticeError
 from lattice.observability import logs, tracing
 from lattice.server.chat import Delta
 from lattice.timestamps import now_timestamp
@@ -220,7 +220,11 @@ class RelayClient:
                 outcome = "backend_failed"
                 span.fail(error)
                 log.exception("work %s failed", work_id)
-                send(relay_pb2.WorkEvent(failure=relay_pb2.WorkFailure(reason="BACKEND_FAILED", message=str(error))))
+                send(
+                    relay_pb2.WorkEvent(
+                        failure=relay_pb2.WorkFailure(reason=BackendFailed.default_reason, message=str(error))
+                    )
+                )
             finally:
                 # Never the prompt or the answer: what ran, how it ended, how long it took.
                 work_log.info("work", outcome=outcome, duration_ms=round((time.monotonic() - started) * 1000))

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 import structlog
 
 from lattice.config import ModelProfile
-from lattice.errors import BackendUnavailable, LatticeError, ModelNotFound, ResourceExhausted
+from lattice.errors import BackendUnavailable, LatticeError, ModelNotFound, ResourceExhausted, StreamDurationExceeded
 from lattice.observability import logs, metrics, tracing
 from lattice.server.activity import Activity, FinishedRequest
 from lattice.server.admission import Admission, AdmissionLimits, QueuedCallback
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Queued, TokenLogprob, ToolCall
 from lattice.server.limits import UNLIMITED as NO_REQUEST_LIMITS
-from lattice.server.limits import CallerLimits, RequestLimits, StreamDurationExceeded, check_request_size
+from lattice.server.limits import CallerLimits, RequestLimits, check_request_size
 from lattice.server.principals import Principal
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX

@@ -6,20 +6,12 @@ import dataclasses
 from collections.abc import AsyncGenerator
 
 from lattice.config import ModelProfile
-from lattice.errors import BackendFailed, BackendRejected, BackendUnavailable, LatticeError, ResourceExhausted
+from lattice.errors import from_reason
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Usage
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.hub import RelayHub
-from lattice.v1 import relay_pb2
 from lattice.wire.convert import chat_request_to_proto, delta_from_proto, finish_reason_from_proto
-
-# What a daemon's failure becomes here, by its reason's family; the reason itself is kept.
-_FAILURES: tuple[tuple[tuple[str, ...], type[LatticeError]], ...] = (
-    (("BACKEND_UNAVAILABLE", "RUNTIME_UNREACHABLE", "CANCELLED"), BackendUnavailable),
-    (("UPSTREAM_RATE_LIMITED", "QUEUE_FULL", "QUEUE_TIMEOUT"), ResourceExhausted),
-    (("UPSTREAM_REJECTED", "INVALID_ARGUMENT", "CONTEXT_LENGTH_EXCEEDED"), BackendRejected),
-)
 
 
 class RelayBackend(Backend):
@@ -50,14 +42,6 @@ class RelayBackend(Backend):
                     )
                     return
                 elif kind == "failure":
-                    raise _failure(lattice_id, event.failure)
+                    raise from_reason(event.failure.reason, f"personal runtime {lattice_id}: {event.failure.message}")
         finally:
             await events.aclose()
-
-
-def _failure(lattice_id: str, failure: relay_pb2.WorkFailure) -> LatticeError:
-    message = f"personal runtime {lattice_id}: {failure.message}"
-    for reasons, kind in _FAILURES:
-        if failure.reason in reasons:
-            return kind(message, reason=failure.reason)
-    return BackendFailed(message, reason=failure.reason or None)
