@@ -33,6 +33,7 @@ from lattice.wire.convert import (
     finish_reason_to_proto,
     usage_to_proto,
 )
+from lattice.wire.names import AUTHORIZATION_METADATA_KEY
 from lattice.wire.sealing import lock, open_sealed, seal
 
 log = logging.getLogger("lattice.daemon")
@@ -113,7 +114,7 @@ class RelayClient:
             while True:
                 yield await outbox.get()
 
-        metadata = (("authorization", f"Bearer {self._config.daemon_credential}"),)
+        metadata = ((AUTHORIZATION_METADATA_KEY, f"Bearer {self._config.daemon_credential}"),)
         async with grpc.aio.insecure_channel(self._config.relay_endpoint, options=CHANNEL_OPTIONS) as channel:
             call = relay_pb2_grpc.RelayServiceStub(channel).Connect(requests(), metadata=metadata)
             welcome = await call.read()

@@ -13,6 +13,7 @@ from lattice.server import chat
 from lattice.server.registry import RegisteredModel
 from lattice.server.resolver import Resolution, Verdict
 from lattice.v1 import chat_pb2, common_pb2, resolve_pb2
+from lattice.wire.names import ESCALATE_KEY, LATENCY_TIER_KEY, PRIORITY_KEY
 
 _ROLES = {
     common_pb2.ROLE_SYSTEM: chat.Role.SYSTEM,
@@ -71,10 +72,6 @@ _RESPONSE_FORMATS_TO_PROTO: dict[str, chat_pb2.ResponseFormat.Type] = {
     "json_object": chat_pb2.ResponseFormat.TYPE_JSON_OBJECT,
     "json_schema": chat_pb2.ResponseFormat.TYPE_JSON_SCHEMA,
 }
-
-LATENCY_TIER_KEY = "x-lattice-latency-tier"
-ESCALATE_KEY = "x-lattice-escalate"
-PRIORITY_KEY = "x-lattice-priority"
 
 
 def chat_request_from_proto(

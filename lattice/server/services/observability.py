@@ -23,6 +23,7 @@ import structlog
 
 from lattice.observability import logs, metrics, tracing
 from lattice.server.services.handlers import Handler, rebuilt
+from lattice.wire.names import REQUEST_ID_KEY
 
 # Generic in the stubs only, so the aliases are strings.
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -40,7 +41,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         metadata = handler_call_details.invocation_metadata or ()
-        request_id = logs.request_id_or_new(_text(metadata, logs.REQUEST_ID_KEY))
+        request_id = logs.request_id_or_new(_text(metadata, REQUEST_ID_KEY))
         # grpc.aio runs the interceptors and the handler of one call in one fresh context, so what is bound
         # here reaches the servicer's log lines (and the other interceptors') and no other call's.
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -100,7 +101,7 @@ class _EchoingContext:
         if self._sent:
             raise grpc.aio.UsageError("initial metadata was already sent")  # as grpc would say
         self._sent = True
-        await self._context.send_initial_metadata((*metadata, (logs.REQUEST_ID_KEY, self._request_id)))
+        await self._context.send_initial_metadata((*metadata, (REQUEST_ID_KEY, self._request_id)))
 
     async def ensure_sent(self) -> None:
         if not self._sent:
