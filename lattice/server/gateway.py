@@ -204,9 +204,7 @@ class Gateway:
         check_model_expression(expression)
         return self._resolver.resolve(expression, request)
 
-    async def open_chat(
-        self, request: ChatRequest, on_queued: QueueListener | None = None, principal: Principal | None = None
-    ) -> ChatStream:
+    async def open_chat(self, request: ChatRequest, on_queued: QueueListener | None = None) -> ChatStream:
         """Checks the request and its caller against the limits, then starts it (`_start_chat`). The
         chat counts as one of its caller's streams until it is closed, and is cut off after
         `max_stream_seconds`."""
@@ -220,11 +218,11 @@ class Gateway:
             if self._log_prompts:
                 messages = [{"role": m.role.value, "text": m.text} for m in request.messages]
                 prompt_log.info("chat prompt", model=request.model, messages=messages)
-            chat = await self._start_chat(request, on_queued, principal)
+            chat = await self._start_chat(request, on_queued)
         except BaseException as error:
             release()
             outcome = error.reason.lower() if isinstance(error, LatticeError) else "cancelled"
-            self._ended(request, principal, request_id, None, arrived=arrived, first_token=None, outcome=outcome)
+            self._ended(request, request_id, None, arrived=arrived, first_token=None, outcome=outcome)
             raise
         first_token = time.monotonic() - arrived
         metrics.first_token(chat.resolution.model, first_token)
@@ -235,7 +233,7 @@ class Gateway:
         def closed() -> None:
             release()
             outcome = "ok" if chat.finish else chat.failure or "cancelled"
-            self._ended(request, principal, request_id, chat, arrived=arrived, first_token=first_token, outcome=outcome)
+            self._ended(request, request_id, chat, arrived=arrived, first_token=first_token, outcome=outcome)
 
         chat._bound(deadline=deadline, on_close=closed, log_answer=self._log_prompts)
         return chat
@@ -243,7 +241,6 @@ class Gateway:
     def _ended(
         self,
         request: ChatRequest,
-        principal: Principal | None,
         request_id: str,
         chat: ChatStream | None,
         *,
@@ -256,6 +253,7 @@ class Gateway:
         if self.activity is None and self.usage is None:
             return
         usage = chat.finish.usage if chat is not None and chat.finish is not None else None
+        principal = request.principal
         ended = FinishedRequest(
             end_time=time.time(),
             request_id=request_id,
@@ -273,15 +271,13 @@ class Gateway:
             if listener is not None:
                 listener.record(ended)
 
-    async def _start_chat(
-        self, request: ChatRequest, on_queued: QueueListener | None, principal: Principal | None
-    ) -> ChatStream:
+    async def _start_chat(self, request: ChatRequest, on_queued: QueueListener | None) -> ChatStream:
         """Validates, resolves and starts generation, falling back to the next candidate while
         a backend fails before its first event. After that there is no silent switch.
-        `principal` is who asks: personal runtimes answer only their own account."""
+        `request.principal` is who asks: personal runtimes answer only their own account."""
         validate_chat_request(request, max_tokens_ceiling=self._limits.max_tokens_ceiling)
         with tracing.span("lattice.resolve") as resolving:
-            resolution: Resolution | None = await self.resolve_for(request.model, request, principal)
+            resolution: Resolution | None = await self.resolve_for(request.model, request, request.principal)
             resolving.set("lattice.model", resolution.model if resolution else "")
         while resolution is not None:
             resources = AsyncExitStack()
@@ -367,8 +363,8 @@ class Gateway:
             return await self.personal.resolve(expression, principal)
         return self._resolver.resolve(expression, request)
 
-    async def complete(self, request: ChatRequest, principal: Principal | None = None) -> Completion:
-        chat = await self.open_chat(request, principal=principal)
+    async def complete(self, request: ChatRequest) -> Completion:
+        chat = await self.open_chat(request)
         parts: list[str] = []
         logprobs: list[TokenLogprob] = []
         tool_calls = ToolCallAssembler()

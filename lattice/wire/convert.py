@@ -10,6 +10,7 @@ from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
 from lattice.errors import InvalidArgument
 from lattice.server import chat
+from lattice.server.principals import Principal
 from lattice.server.registry import RegisteredModel
 from lattice.server.resolver import Resolution, Verdict
 from lattice.v1 import chat_pb2, common_pb2, resolve_pb2
@@ -79,6 +80,7 @@ def chat_request_from_proto(
     metadata: Mapping[str, str] | None = None,
     *,
     caller: str = "",
+    principal: Principal | None = None,
     deadline: float | None = None,
 ) -> chat.ChatRequest:
     """The domain request; `x-lattice-latency-tier`, `-escalate` and `-priority` metadata fill unset fields."""
@@ -109,6 +111,7 @@ def chat_request_from_proto(
         allow_escalation=request.allow_escalation or metadata.get(ESCALATE_KEY, "").lower() == "allow",
         priority=request.priority or _priority_from_metadata(metadata),
         caller=caller,
+        principal=principal,
         deadline=deadline,
         logprobs=request.logprobs,
         top_logprobs=request.top_logprobs,
