@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,7 +17,7 @@ import structlog
 from lattice.config import ModelProfile
 from lattice.errors import BackendUnavailable, LatticeError, ModelNotFound, ResourceExhausted, StreamDurationExceeded
 from lattice.observability import logs, metrics, tracing
-from lattice.server.activity import Activity, FinishedRequest
+from lattice.server.activity import FinishedRequest
 from lattice.server.admission import Admission, AdmissionLimits, QueuedCallback
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Queued, TokenLogprob, ToolCall
@@ -31,7 +31,6 @@ from lattice.server.tool_calls import ToolCallAssembler
 from lattice.server.validation import check_model_expression, validate_chat_request
 
 if TYPE_CHECKING:
-    from lattice.server.metering import UsageRecorder
     from lattice.server.personal_runtimes import PersonalRuntimes
 
 log = logging.getLogger(__name__)
@@ -163,14 +162,14 @@ class Gateway:
         *,
         request_limits: RequestLimits = NO_REQUEST_LIMITS,
         log_prompts: bool = False,
-        usage: UsageRecorder | None = None,
-        activity: Activity | None = None,
+        on_finished: Sequence[Callable[[FinishedRequest], None]] = (),
     ) -> None:
         """`backends` are started and closed with the gateway; by default, those of the registry's models.
         Without `admission`, nothing is queued or refused for capacity. Without `personal`,
-        `lattice:personal:` models do not exist. `activity` is told each chat that ends (the dashboard)."""
+        `lattice:personal:` models do not exist. `on_finished` is told each chat that ends (the dashboard's
+        activity, metering)."""
         self.personal = personal
-        self.activity = activity
+        self._on_finished = tuple(on_finished)
         self._registry = registry
         self._resolver = resolver
         self._limits = limits
@@ -178,7 +177,6 @@ class Gateway:
         self._request_limits = request_limits
         self._callers = CallerLimits(request_limits)
         self._log_prompts = log_prompts
-        self.usage = usage
         self._backends = (
             backends if backends is not None else list({id(m.backend): m.backend for m in registry}.values())
         )
@@ -248,9 +246,9 @@ class Gateway:
         first_token: float | None,
         outcome: str,
     ) -> None:
-        """Tells `activity` (the dashboard) and `usage` (metering) about a chat that ended: one record,
+        """Tells the `on_finished` listeners (the dashboard, metering) about a chat that ended: one record,
         metadata only."""
-        if self.activity is None and self.usage is None:
+        if not self._on_finished:
             return
         usage = chat.finish.usage if chat is not None and chat.finish is not None else None
         principal = request.principal
@@ -267,9 +265,8 @@ class Gateway:
             completion_tokens=usage.completion_tokens if usage else 0,
             key_id=principal.credential_id if principal else "",
         )
-        for listener in (self.activity, self.usage):
-            if listener is not None:
-                listener.record(ended)
+        for listener in self._on_finished:
+            listener(ended)
 
     async def _start_chat(self, request: ChatRequest, on_queued: QueueListener | None) -> ChatStream:
         """Validates, resolves and starts generation, falling back to the next candidate while
