@@ -6,12 +6,12 @@ import dataclasses
 from collections.abc import AsyncGenerator
 
 from lattice.config import ModelProfile
-from lattice.errors import from_reason
 from lattice.server.backends.base import Backend, GenerationLimits
-from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Usage
+from lattice.server.chat import ChatRequest, Finish, GenerationEvent
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.hub import RelayHub
-from lattice.wire.convert import chat_request_to_proto, delta_from_proto, finish_reason_from_proto
+from lattice.wire.convert import chat_request_to_proto
+from lattice.wire.relay import generation_event
 
 
 class RelayBackend(Backend):
@@ -29,19 +29,10 @@ class RelayBackend(Backend):
         events = self._hub.run(lattice_id, chat_request_to_proto(bounded))
         try:
             async for event in events:
-                kind = event.WhichOneof("event")
-                if kind == "delta":
-                    yield Delta(text=event.delta)
-                elif kind == "chat_delta":
-                    yield delta_from_proto(event.chat_delta)
-                elif kind == "finish":
-                    usage = event.finish.usage
-                    yield Finish(
-                        finish_reason_from_proto(event.finish.finish_reason),
-                        Usage(usage.prompt_tokens, usage.completion_tokens),
-                    )
+                generated = generation_event(lattice_id, event)
+                if generated is not None:
+                    yield generated
+                if isinstance(generated, Finish):
                     return
-                elif kind == "failure":
-                    raise from_reason(event.failure.reason, f"personal runtime {lattice_id}: {event.failure.message}")
         finally:
             await events.aclose()
