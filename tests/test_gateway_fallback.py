@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 import pytest
 
 from lattice.config import Escalation, ModelProfile
 from lattice.errors import BackendUnavailable, ResourceExhausted
-from lattice.server.backends.base import Backend, GenerationLimits
+from lattice.server.backends.base import GenerationLimits
 from lattice.server.chat import (
     ChatRequest,
     Delta,
     Finish,
     FinishReason,
-    GenerationEvent,
     Message,
     Role,
     TextPart,
@@ -24,39 +22,28 @@ from lattice.server.chat import (
 from lattice.server.gateway import Gateway
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.resolver import Resolver, Verdict
+from tests.fake_backend import FakeBackend, Step
 
 HI = ChatRequest("first,second,third", (Message(Role.USER, (TextPart("hi"),)),))
 
 
-class Scripted(Backend):
-    """Fails before its first event, after it, or answers; records that it was asked and closed."""
+def scripted(behaviour: str) -> FakeBackend:
+    """Fails before its first event (`refuse`, `busy`), after it (`break`), or answers (`answer`)."""
 
-    name = "scripted"
+    def script(model: ModelProfile, request: ChatRequest, limits: GenerationLimits) -> tuple[Step, ...]:
+        hello, done = Delta(f"hello from {model.id}"), Finish(FinishReason.STOP, Usage(1, 1))
+        return {
+            "refuse": (BackendUnavailable(f"{model.id} is down"),),
+            "busy": (ResourceExhausted(f"{model.id} is busy", retry_after_seconds=3),),
+            "break": (hello, BackendUnavailable(f"{model.id} broke mid-stream")),
+            "answer": (hello, done),
+        }[behaviour]
 
-    def __init__(self, behaviour: str) -> None:
-        self.behaviour = behaviour
-        self.calls = 0
-        self.closed = False
-
-    async def stream(
-        self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
-    ) -> AsyncGenerator[GenerationEvent, None]:
-        self.calls += 1
-        try:
-            if self.behaviour == "refuse":
-                raise BackendUnavailable(f"{model.id} is down")
-            if self.behaviour == "busy":
-                raise ResourceExhausted(f"{model.id} is busy", retry_after_seconds=3)
-            yield Delta(f"hello from {model.id}")
-            if self.behaviour == "break":
-                raise BackendUnavailable(f"{model.id} broke mid-stream")
-            yield Finish(FinishReason.STOP, Usage(1, 1))
-        finally:
-            self.closed = True
+    return FakeBackend(script)
 
 
-def gateway(*behaviours: str) -> tuple[Gateway, list[Scripted]]:
-    backends = [Scripted(b) for b in behaviours]
+def gateway(*behaviours: str) -> tuple[Gateway, list[FakeBackend]]:
+    backends = [scripted(b) for b in behaviours]
     names = ["first", "second", "third"]
     registry = ModelRegistry([RegisteredModel(ModelProfile(id=n), b) for n, b in zip(names, backends, strict=False)])
     resolver = Resolver(registry, default_model="first", roles={}, escalation=Escalation())

@@ -4,7 +4,7 @@ ends with finish reason `length` there, not an error; `/v1/models` says what the
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,13 +12,12 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from lattice.config import DEFAULT_MODEL_ID, SMALL_MODEL_DEFAULT_MAX_TOKENS, Escalation, ModelProfile, Settings
-from lattice.server.backends.base import Backend, GenerationLimits
+from lattice.server.backends.base import GenerationLimits
 from lattice.server.chat import (
     ChatRequest,
     Delta,
     Finish,
     FinishReason,
-    GenerationEvent,
     Message,
     Role,
     TextPart,
@@ -28,27 +27,20 @@ from lattice.server.gateway import Gateway
 from lattice.server.profiles import traits_for
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.resolver import Resolver
+from tests.fake_backend import FakeBackend, Step
 from tests.gateway_process import GatewayProcess, start_gateway
 
 CEILING = 100
 
 
-class Rambling(Backend):
-    """Generates one token after another until the limit the gateway gave it, as the real backends do."""
-
-    name = "rambling"
-
-    async def stream(
-        self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
-    ) -> AsyncGenerator[GenerationEvent, None]:
-        budget = request.max_tokens or limits.max_tokens_ceiling
-        for _ in range(budget):
-            yield Delta("la ")
-        yield Finish(FinishReason.LENGTH, Usage(1, budget))
+def rambling(model: ModelProfile, request: ChatRequest, limits: GenerationLimits) -> list[Step]:
+    """One token after another until the limit the gateway gave, as the real backends do."""
+    budget = request.max_tokens or limits.max_tokens_ceiling
+    return [*(Delta("la ") for _ in range(budget)), Finish(FinishReason.LENGTH, Usage(1, budget))]
 
 
 def gateway(default_max_tokens: int | None) -> Gateway:
-    backend = Rambling()
+    backend = FakeBackend(rambling)
     profile = ModelProfile(id="small", default_max_tokens=default_max_tokens)
     registry = ModelRegistry([RegisteredModel(profile, backend)])
     resolver = Resolver(registry, default_model="small", roles={}, escalation=Escalation())

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -23,14 +23,11 @@ from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import (
     ChatRequest,
     Delta,
-    Finish,
-    FinishReason,
     GenerationEvent,
     Message,
     Role,
     TextPart,
     ToolCall,
-    Usage,
 )
 from lattice.server.gateway import Gateway
 from lattice.server.limits import (
@@ -41,6 +38,7 @@ from lattice.server.limits import (
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.resolver import Resolver
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
+from tests.fake_backend import HOLD, FakeBackend
 from tests.gateway_process import GatewayProcess, start_gateway
 from tests.rpc_errors import error_info
 
@@ -150,23 +148,8 @@ async def read_all(stream: Any, into: list[Any]) -> None:
             into.append(item)
 
 
-class Endless(Backend):
-    """Sends one delta, then nothing, ever: a stuck upstream."""
-
-    name = "endless"
-
-    def __init__(self) -> None:
-        self.closed = 0
-
-    async def stream(
-        self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
-    ) -> AsyncGenerator[GenerationEvent, None]:
-        try:
-            yield Delta("hello")
-            await asyncio.Event().wait()
-            yield Finish(FinishReason.STOP, Usage(1, 1))
-        finally:
-            self.closed += 1
+ENDLESS = (Delta("hello"), HOLD)
+"""One delta, then nothing, ever: a stuck upstream."""
 
 
 def domain_gateway(backend: Backend, limits: RequestLimits) -> Gateway:
@@ -176,7 +159,7 @@ def domain_gateway(backend: Backend, limits: RequestLimits) -> Gateway:
 
 
 async def test_a_stream_past_its_duration_is_cut_off_and_frees_its_place() -> None:
-    backend = Endless()
+    backend = FakeBackend(ENDLESS)
     gateway = domain_gateway(backend, RequestLimits(max_stream_seconds=0.2, max_streams_per_caller=1))
     request = ChatRequest("m", (user("hi"),), caller="c")
     chat = await gateway.open_chat(request)
@@ -193,7 +176,7 @@ async def test_a_stream_past_its_duration_is_cut_off_and_frees_its_place() -> No
 
 
 async def test_the_stream_limit_counts_chats_until_they_are_closed() -> None:
-    gateway = domain_gateway(Endless(), RequestLimits(max_streams_per_caller=1))
+    gateway = domain_gateway(FakeBackend(ENDLESS), RequestLimits(max_streams_per_caller=1))
     request = ChatRequest("m", (user("hi"),), caller="c")
     chat = await gateway.open_chat(request)
     with pytest.raises(TooManyStreams):
@@ -205,7 +188,7 @@ async def test_the_stream_limit_counts_chats_until_they_are_closed() -> None:
 
 
 async def test_a_refused_chat_gives_its_stream_place_back() -> None:
-    gateway = domain_gateway(Endless(), RequestLimits(max_streams_per_caller=1))
+    gateway = domain_gateway(FakeBackend(ENDLESS), RequestLimits(max_streams_per_caller=1))
     with pytest.raises(InvalidArgument):  # refused by validation, after the place was taken
         await gateway.open_chat(ChatRequest("m", (user("hi"),), max_tokens=10_000, caller="c"))
     await (await gateway.open_chat(ChatRequest("m", (user("hi"),), caller="c"))).aclose()

@@ -3,8 +3,6 @@ queueing like any chat, an unknown model refused up front."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 import pytest
@@ -12,46 +10,30 @@ import pytest
 from lattice.config import Escalation, ModelProfile
 from lattice.errors import ModelNotFound
 from lattice.server.admission import Admission, AdmissionLimits
-from lattice.server.backends.base import Backend, GenerationLimits
-from lattice.server.chat import ChatRequest, Delta, Finish, FinishReason, GenerationEvent, Usage
+from lattice.server.backends.base import GenerationLimits
+from lattice.server.chat import ChatRequest, Delta, Finish, FinishReason, Usage
 from lattice.server.gateway import Gateway
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.resolver import Resolver
 from lattice.server.swarm import Agent, FanoutSpec, Strategy, Swarm, SwarmResult, Verdict, VoteSpec
 from lattice.server.swarm.gateway_agents import GatewayAgents
+from tests.fake_backend import HOLD, FakeBackend, Step
 from tests.swarm_fakes import LIMITS, base, collect, of_type, user
 
 # --- through a real Gateway: agents are admitted chats ---
 
 
-class Held(Backend):
-    """Answers at once (`quick`) or holds its generation until cancelled; counts who is running."""
-
-    name = "held"
-
-    def __init__(self) -> None:
-        self.running = 0
-        self.cancelled = 0
-
-    async def stream(
-        self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
-    ) -> AsyncGenerator[GenerationEvent, None]:
-        self.running += 1
-        try:
-            yield Delta(f"{model.id} here")
-            if model.id != "quick":
-                try:
-                    await asyncio.Event().wait()
-                except asyncio.CancelledError:
-                    self.cancelled += 1
-                    raise
-            yield Finish(FinishReason.STOP, Usage(3, 2))
-        finally:
-            self.running -= 1
+def held(model: ModelProfile, request: ChatRequest, limits: GenerationLimits) -> tuple[Step, ...]:
+    """`quick` answers at once; the others hold their generation until cancelled."""
+    return (
+        Delta(f"{model.id} here"),
+        *(() if model.id == "quick" else (HOLD,)),
+        Finish(FinishReason.STOP, Usage(3, 2)),
+    )
 
 
-def held_gateway(admission: Admission) -> tuple[Gateway, Held]:
-    backend = Held()
+def held_gateway(admission: Admission) -> tuple[Gateway, FakeBackend]:
+    backend = FakeBackend(held)
     registry = ModelRegistry([RegisteredModel(ModelProfile(id=i), backend) for i in ("quick", "slow", "slower")])
     resolver = Resolver(registry, default_model="quick", roles={}, escalation=Escalation())
     return Gateway(registry, resolver, GenerationLimits(max_tokens_ceiling=100), admission=admission), backend

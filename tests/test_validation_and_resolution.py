@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-
 import pytest
 
 from lattice.config import Escalation, ModelProfile
 from lattice.errors import ContextLengthExceeded, InvalidArgument, ModelNotFound, NoModelSatisfies
-from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import (
     ChatRequest,
-    GenerationEvent,
     ImagePart,
     LatencyTier,
     Message,
@@ -26,26 +22,9 @@ from lattice.server.chat import (
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.resolver import Resolver, Verdict
 from lattice.server.validation import validate_chat_request
+from tests.fake_backend import FakeBackend
 
-
-class NeverRuns(Backend):
-    """Resolution must not run anything; `up` is what the backend's health says."""
-
-    name = "none"
-
-    def __init__(self, up: bool = True) -> None:
-        self.up = up
-
-    @property
-    def available(self) -> bool:
-        return self.up
-
-    async def stream(
-        self, model: ModelProfile, request: ChatRequest, limits: GenerationLimits
-    ) -> AsyncGenerator[GenerationEvent, None]:
-        raise AssertionError("resolution must not run anything")
-        yield  # pragma: no cover
-
+NEVER_RUNS = (AssertionError("resolution must not run anything"),)
 
 HI = (Message(Role.USER, (TextPart("hi"),)),)
 TOOL = Tool("get_weather", parameters={"type": "object"})
@@ -70,7 +49,7 @@ def resolver(
     roles: dict[str, tuple[str, ...]] | None = None,
     escalation: Escalation | None = None,
 ) -> Resolver:
-    registry = ModelRegistry([RegisteredModel(p, NeverRuns(up=p.id != "down-model")) for p in profiles])
+    registry = ModelRegistry([RegisteredModel(p, FakeBackend(NEVER_RUNS, up=p.id != "down-model")) for p in profiles])
     return Resolver(registry, default_model=default, roles=roles or {}, escalation=escalation or Escalation())
 
 
