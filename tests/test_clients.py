@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import EnvoyProcess
+from tests.envoy_process import EnvoyProcess
 from tests.gateway_process import REPO, GatewayProcess, lattice_env
 
 pytestmark = pytest.mark.slow

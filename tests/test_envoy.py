@@ -17,7 +17,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2, resolve_pb2, resolve_pb2_grpc
-from tests.conftest import API_KEY, ENVOY_CORS_ORIGIN, EnvoyProcess
+from tests.conftest import API_KEY
+from tests.envoy_process import ENVOY_CORS_ORIGIN, EnvoyProcess
 from tests.gateway_process import GatewayProcess
 from tests.personal_runtime_fixtures import create_key
 

@@ -16,7 +16,7 @@ import pytest
 from lattice_client import ComputeClient, UnavailableError, UntrustedCertificateError
 
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2, resolve_pb2, resolve_pb2_grpc
-from tests.conftest import EnvoyProcess
+from tests.envoy_process import EnvoyProcess
 from tests.gateway_process import REPO, lattice_env
 from tests.self_signed import SelfSigned
 

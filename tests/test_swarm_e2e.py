@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from lattice.v1 import common_pb2, swarm_pb2, swarm_pb2_grpc
-from tests.conftest import EnvoyProcess
+from tests.envoy_process import EnvoyProcess
 from tests.gateway_process import GatewayProcess
 from tests.rpc_errors import error_info
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import EnvoyProcess, run_envoy
+from tests.envoy_process import EnvoyProcess, run_envoy
 from tests.gateway_process import REPO, GatewayProcess, lattice_env, start_gateway
 from tests.personal_runtime_fixtures import (
     BIN,
