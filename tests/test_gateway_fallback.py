@@ -47,7 +47,7 @@ def gateway(*behaviours: str) -> tuple[Gateway, list[FakeBackend]]:
     names = ["first", "second", "third"]
     registry = ModelRegistry([RegisteredModel(ModelProfile(id=n), b) for n, b in zip(names, backends, strict=False)])
     resolver = Resolver(registry, default_model="first", roles={}, escalation=Escalation())
-    return Gateway(registry, resolver, GenerationLimits(max_tokens_ceiling=100)), backends
+    return Gateway(resolver, GenerationLimits(max_tokens_ceiling=100)), backends
 
 
 async def test_falls_back_when_the_chosen_backend_fails_before_the_first_token() -> None:

@@ -44,7 +44,7 @@ def gateway(default_max_tokens: int | None) -> Gateway:
     profile = ModelProfile(id="small", default_max_tokens=default_max_tokens)
     registry = ModelRegistry([RegisteredModel(profile, backend)])
     resolver = Resolver(registry, default_model="small", roles={}, escalation=Escalation())
-    return Gateway(registry, resolver, GenerationLimits(max_tokens_ceiling=CEILING))
+    return Gateway(resolver, GenerationLimits(max_tokens_ceiling=CEILING))
 
 
 def chat(max_tokens: int | None = None) -> ChatRequest:

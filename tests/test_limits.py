@@ -155,7 +155,7 @@ ENDLESS = (Delta("hello"), HOLD)
 def domain_gateway(backend: Backend, limits: RequestLimits) -> Gateway:
     registry = ModelRegistry([RegisteredModel(ModelProfile(id="m"), backend)])
     resolver = Resolver(registry, default_model="m", roles={}, escalation=Escalation())
-    return Gateway(registry, resolver, GenerationLimits(max_tokens_ceiling=100), request_limits=limits)
+    return Gateway(resolver, GenerationLimits(max_tokens_ceiling=100), request_limits=limits)
 
 
 async def test_a_stream_past_its_duration_is_cut_off_and_frees_its_place() -> None:

@@ -36,7 +36,7 @@ def held_gateway(admission: Admission) -> tuple[Gateway, FakeBackend]:
     backend = FakeBackend(held)
     registry = ModelRegistry([RegisteredModel(ModelProfile(id=i), backend) for i in ("quick", "slow", "slower")])
     resolver = Resolver(registry, default_model="quick", roles={}, escalation=Escalation())
-    return Gateway(registry, resolver, GenerationLimits(max_tokens_ceiling=100), admission=admission), backend
+    return Gateway(resolver, GenerationLimits(max_tokens_ceiling=100), admission=admission), backend
 
 
 async def test_through_the_gateway_first_success_frees_the_losers_slots_at_once() -> None:

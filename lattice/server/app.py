@@ -150,7 +150,6 @@ def build_gateway(
     budget = PromptBudget(max_seconds=settings.max_stream_seconds, queue_timeout_seconds=settings.queue_timeout_seconds)
     limits = GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling, prompt_budget=budget)
     return Gateway(
-        registry,
         resolver,
         limits,
         backends,

@@ -153,7 +153,6 @@ class ChatStream:
 class Gateway:
     def __init__(
         self,
-        registry: ModelRegistry,
         resolver: Resolver,
         limits: GenerationLimits,
         backends: list[Backend] | None = None,
@@ -164,13 +163,14 @@ class Gateway:
         log_prompts: bool = False,
         on_finished: Sequence[Callable[[FinishedRequest], None]] = (),
     ) -> None:
-        """`backends` are started and closed with the gateway; by default, those of the registry's models.
+        """`resolver` resolves among its registry's models. `backends` are started and closed with the
+        gateway; by default, those of the registry's models.
         Without `admission`, nothing is queued or refused for capacity. Without `personal`,
         `lattice:personal:` models do not exist. `on_finished` is told each chat that ends (the dashboard's
         activity, metering)."""
         self.personal = personal
         self._on_finished = tuple(on_finished)
-        self._registry = registry
+        self._registry = registry = resolver.registry
         self._resolver = resolver
         self._limits = limits
         self._admission = admission or Admission(UNLIMITED)
