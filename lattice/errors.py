@@ -1,9 +1,10 @@
 """Lattice's errors: one root, a stable reason each.
 
     LatticeError                      code            reason
-    ├── InvalidArgument               INVALID_ARGUMENT INVALID_ARGUMENT, TOO_MANY_MESSAGES, PROMPT_TOO_LONG, …
+    ├── InvalidArgument               INVALID_ARGUMENT INVALID_ARGUMENT, TOO_MANY_MESSAGES, PROMPT_TOO_LARGE, …
     │   ├── ContextLengthExceeded     INVALID_ARGUMENT CONTEXT_LENGTH_EXCEEDED
-    │   └── PromptTooLongForDuration  INVALID_ARGUMENT PROMPT_TOO_LONG_FOR_DURATION
+    │   ├── PromptTooLongForDuration  INVALID_ARGUMENT PROMPT_TOO_LONG_FOR_DURATION
+    │   └── SwarmLimitExceeded        INVALID_ARGUMENT SWARM_LIMIT_EXCEEDED (+ the limit's name)
     ├── ModelNotFound                 NOT_FOUND        MODEL_NOT_FOUND
     ├── NotFound                      NOT_FOUND        RUNTIME_NOT_FOUND, API_KEY_NOT_FOUND
     ├── NoModelSatisfies              FAILED_PRECONDITION NO_MODEL_SATISFIES
@@ -145,6 +146,17 @@ class PromptTooLongForDuration(InvalidArgument):
     """The prompt alone, at the model's measured rate, would outlast the chat's allowed duration."""
 
     default_reason = "PROMPT_TOO_LONG_FOR_DURATION"
+
+
+class SwarmLimitExceeded(InvalidArgument):
+    """The swarm would exceed a limit; `limit` names it (also in the ErrorInfo metadata)."""
+
+    default_reason = "SWARM_LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, *, field: str, limit: str) -> None:
+        super().__init__(message, field=field)
+        self.metadata["limit"] = limit
+        self.limit = limit
 
 
 class QueueFull(ResourceExhausted):

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from lattice.errors import InvalidArgument
+from lattice.errors import InvalidArgument, SwarmLimitExceeded
 from lattice.server.swarm import (
     Agent,
     DebateSpec,
@@ -17,7 +17,6 @@ from lattice.server.swarm import (
     Step,
     Swarm,
     SwarmEvent,
-    SwarmLimitExceeded,
     SwarmLimits,
     VoteSpec,
 )

@@ -14,7 +14,7 @@ from lattice.server.swarm.events import (
     Verdict,
     VerdictMethod,
 )
-from lattice.server.swarm.limits import RequestedLimits, SwarmLimitExceeded, SwarmLimits
+from lattice.server.swarm.limits import RequestedLimits, SwarmLimits
 from lattice.server.swarm.orchestration import Swarm
 from lattice.server.swarm.spec import Agent, Conclusion, DebateSpec, FanoutSpec, PipelineSpec, Step, Strategy, VoteSpec
 
@@ -38,7 +38,6 @@ __all__ = [
     "Strategy",
     "Swarm",
     "SwarmEvent",
-    "SwarmLimitExceeded",
     "SwarmLimits",
     "SwarmResult",
     "Verdict",
