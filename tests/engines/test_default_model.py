@@ -31,7 +31,7 @@ from lattice.server.backends.mlx.gguf_convert import (
     prepare_mlx_model,
 )
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 GOLDEN: dict[str, Any] = json.loads((REPO / "tests/data/smollm2_golden_tokens.json").read_text(encoding="utf-8"))
 FORMATS: list[WeightFormat] = ["float32", "quantized", "float16"]
 

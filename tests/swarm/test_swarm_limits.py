@@ -20,7 +20,7 @@ from lattice.server.swarm import (
     SwarmLimits,
     VoteSpec,
 )
-from tests.swarm_fakes import Fakes, answers, base, collect
+from tests.swarm.swarm_fakes import Fakes, answers, base, collect
 
 # --- limits and names, refused before anything runs ---
 

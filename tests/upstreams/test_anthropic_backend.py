@@ -38,7 +38,7 @@ from lattice.server.chat import (
 )
 from tests import anthropic_wire_server as wire_server
 from tests.anthropic_wire_server import AnthropicWireServer, words
-from tests.test_anthropic_wire import chat, user
+from tests.upstreams.test_anthropic_wire import chat, user
 
 API_KEY = "sk-ant-test-0123456789"
 WEATHER = Tool("get_weather", "Current weather", {"type": "object", "properties": {"city": {"type": "string"}}})

@@ -18,7 +18,7 @@ from lattice.server.swarm import (
     Verdict,
     VerdictMethod,
 )
-from tests.swarm_fakes import Behaviour, Fakes, answers, base, collect, echoes, of_type
+from tests.swarm.swarm_fakes import Behaviour, Fakes, answers, base, collect, echoes, of_type
 
 # --- debate ---
 

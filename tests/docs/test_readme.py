@@ -15,8 +15,8 @@ import sys
 import pytest
 
 from tests.conftest import API_KEY
+from tests.docs.readme_blocks import PYTHON, Block, blocks
 from tests.gateway_process import REPO, GatewayProcess, lattice_env
-from tests.readme_blocks import PYTHON, Block, blocks
 
 pytestmark = pytest.mark.slow
 

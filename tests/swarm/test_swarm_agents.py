@@ -21,7 +21,7 @@ from lattice.server.swarm import (
     RequestedLimits,
     SwarmResult,
 )
-from tests.swarm_fakes import Behaviour, Fakes, answers, base, collect, fails, of_type
+from tests.swarm.swarm_fakes import Behaviour, Fakes, answers, base, collect, fails, of_type
 
 
 async def test_agents_stream_interleaved_and_get_their_own_seed_and_sampling() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from lattice.errors import BackendUnavailable, InvalidArgument, SwarmFailed
 from lattice.server.swarm import AgentFinished, AgentStarted, PipelineSpec, Step, SwarmEvent, SwarmResult
-from tests.swarm_fakes import Fakes, base, collect, drain, echoes, fails, of_type
+from tests.swarm.swarm_fakes import Fakes, base, collect, drain, echoes, fails, of_type
 
 # --- pipeline ---
 

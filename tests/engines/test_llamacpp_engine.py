@@ -27,7 +27,7 @@ from tests.gateway_process import GatewayProcess, start_gateway
 
 pytestmark = pytest.mark.slow
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 GOLDEN: dict[str, Any] = json.loads((REPO / "tests/data/smollm2_golden_tokens.json").read_text(encoding="utf-8"))
 MODEL = "smollm2-135m-instruct"
 PARIS: list[ChatCompletionMessageParam] = [

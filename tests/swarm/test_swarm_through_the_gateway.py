@@ -18,7 +18,7 @@ from lattice.server.resolver import Resolver
 from lattice.server.swarm import Agent, FanoutSpec, Strategy, Swarm, SwarmResult, Verdict, VoteSpec
 from lattice.server.swarm.gateway_agents import GatewayAgents
 from tests.fake_backend import HOLD, FakeBackend, Step
-from tests.swarm_fakes import LIMITS, base, collect, of_type, user
+from tests.swarm.swarm_fakes import LIMITS, base, collect, of_type, user
 
 # --- through a real Gateway: agents are admitted chats ---
 

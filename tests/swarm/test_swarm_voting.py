@@ -25,7 +25,7 @@ from lattice.server.swarm import (
     VoteSpec,
 )
 from lattice.server.swarm.judge import Unreadable, read_verdict
-from tests.swarm_fakes import LIMITS, QUESTION, Behaviour, Fakes, answers, base, collect, fails, of_type
+from tests.swarm.swarm_fakes import LIMITS, QUESTION, Behaviour, Fakes, answers, base, collect, fails, of_type
 
 # --- first-success: the losers are cancelled at once and see it ---
 
