@@ -1,6 +1,6 @@
 """The fenced blocks of a Markdown document, as a reader would copy them.
 
-A block is run as it is written (tests/test_readme.py), unless the line before its fence is a marker:
+A block is run as it is written (tests/docs/test_readme.py), unless the line before its fence is a marker:
 `<!-- readme-test: skip: why -->` (it starts a server, or is a fragment of another block) or
 `<!-- readme-test: keyed -->` (it runs against a gateway started with `LATTICE_API_KEY`, that key in
 the shell's `LATTICE_API_KEY`)."""

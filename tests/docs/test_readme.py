@@ -3,7 +3,7 @@ reader would paste it, against a live gateway on the default setup, and finishes
 
 Addresses are rewritten to the test gateway's free ports, `.venv/bin` to this interpreter's scripts
 and `gateway.log` to the gateway's log. A block stays out only behind a marker that says why
-(tests/readme_blocks.py): blocks that start servers, and fragments of other blocks."""
+(tests/docs/readme_blocks.py): blocks that start servers, and fragments of other blocks."""
 
 from __future__ import annotations
 

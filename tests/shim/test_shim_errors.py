@@ -72,7 +72,7 @@ def test_bad_ranges_are_400_naming_the_field(gateway: GatewayProcess, body: dict
 def test_wrong_types_are_400_naming_the_field(
     gateway: GatewayProcess, body: dict[str, Any], code: str, param: str
 ) -> None:
-    # The shim's own refusals carry OpenAI's codes (tests/test_strict_validation.py has the rest).
+    # The shim's own refusals carry OpenAI's codes (tests/shim/test_strict_validation.py has the rest).
     error = assert_envelope(post(gateway, body), 400, code, param)
     assert param in error["message"]
 
