@@ -31,7 +31,7 @@ from lattice.shim import (
 from lattice.shim.middleware import BodyTimeout, RequestContext, SecurityHeaders
 from lattice.shim.routes import router
 from lattice.shim.upstream import Upstream
-from lattice.wire import MODEL_METADATA_KEY
+from lattice.wire.names import MODEL_METADATA_KEY, REQUEST_ID_KEY
 
 
 def create_app(
@@ -96,7 +96,7 @@ def create_app(
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
-            expose_headers=["x-request-id", MODEL_METADATA_KEY, "retry-after"],
+            expose_headers=[REQUEST_ID_KEY, MODEL_METADATA_KEY, "retry-after"],
             max_age=600,
         )
     app.add_middleware(RequestContext)

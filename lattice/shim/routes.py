@@ -14,7 +14,7 @@ from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event
 from lattice.shim.protocol import ChatCompletionRequest
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import chat_pb2, resolve_pb2
-from lattice.wire import MODEL_METADATA_KEY
+from lattice.wire.names import MODEL_METADATA_KEY
 
 router = APIRouter()
 
