@@ -5,14 +5,14 @@ forgotten in the other fails here rather than in a user's `instanceof`."""
 from __future__ import annotations
 
 import dataclasses
-import pathlib
 import re
 
 from lattice_client import _errors, _types
 
 from lattice.v1 import resolve_pb2
+from tests.gateway_process import REPO
 
-TYPESCRIPT = pathlib.Path(__file__).resolve().parent.parent / "clients" / "typescript" / "src"
+TYPESCRIPT = REPO / "clients" / "typescript" / "src"
 
 
 def _block(source: str, opening: str) -> str:

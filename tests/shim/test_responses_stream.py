@@ -15,7 +15,7 @@ from lattice.shim import create_app, errors
 from lattice.shim.responses_protocol import ResponsesRequest
 from lattice.shim.responses_stream import Event, ResponseEvents, sse
 from lattice.v1 import chat_pb2, common_pb2
-from tests.test_openapi import event_stream, schema
+from tests.shim.test_openapi import event_stream, schema
 
 EVENTS: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
 BODY = ResponsesRequest.model_validate({"model": "m", "input": "hi", "stream": True})
