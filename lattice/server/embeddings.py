@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lattice.errors import InvalidArgument
+from lattice.server.principals import Principal
 from lattice.server.validation import check_model_expression, check_priority
 
 EmbedInput = str | tuple[int, ...]
@@ -30,6 +31,8 @@ class EmbedRequest:
     """Who is asking, for fairness between callers (as a chat's)."""
     deadline: float | None = None
     """`time.monotonic()` after which nobody waits for the answer any more."""
+    principal: Principal | None = None
+    """Who asks (metered to its account), as a chat's."""
 
     @property
     def characters(self) -> int:

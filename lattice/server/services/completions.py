@@ -15,14 +15,13 @@ from typing import Any
 import grpc
 
 from lattice.server import chat as domain
-from lattice.server.auth import current_principal
 from lattice.server.gateway import ChatStream, Gateway
-from lattice.server.services import convert
 from lattice.server.services.chat import CallInfo, open_reporting_queue, send_model_once
 from lattice.server.services.status import grpc_errors
 from lattice.timestamps import now_timestamp
 from lattice.v1 import completions_pb2, completions_pb2_grpc
-from lattice.wire import MODEL_METADATA_KEY
+from lattice.wire import convert
+from lattice.wire.names import MODEL_METADATA_KEY
 
 Context = grpc.aio.ServicerContext[completions_pb2.CompleteRequest, Any]
 
@@ -35,13 +34,15 @@ class CompletionServicer(completions_pb2_grpc.CompletionServiceServicer):
 
     def _domain_request(self, request: completions_pb2.CompleteRequest, context: Context) -> domain.ChatRequest:
         call = CallInfo.of(context, self._proxy_secret)
-        return convert.completion_request_from_proto(request, call.metadata, caller=call.caller, deadline=call.deadline)
+        return convert.completion_request_from_proto(
+            request, call.metadata, caller=call.caller, principal=call.principal, deadline=call.deadline
+        )
 
     async def Complete(
         self, request: completions_pb2.CompleteRequest, context: Context
     ) -> completions_pb2.CompleteResponse:
         async with grpc_errors(context):
-            completion = await self._gateway.complete(self._domain_request(request, context), current_principal())
+            completion = await self._gateway.complete(self._domain_request(request, context))
             await context.send_initial_metadata(((MODEL_METADATA_KEY, completion.resolution.model),))
             return completions_pb2.CompleteResponse(
                 id=_completion_id(),

@@ -7,14 +7,13 @@ from typing import Any
 import grpc
 
 from lattice.errors import InvalidArgument
-from lattice.server.auth import current_principal
 from lattice.server.embeddings import EmbedInput, EmbedRequest
 from lattice.server.gateway import Gateway
-from lattice.server.services import convert
 from lattice.server.services.chat import CallInfo
 from lattice.server.services.status import grpc_errors
 from lattice.v1 import common_pb2, embeddings_pb2, embeddings_pb2_grpc
-from lattice.wire import MODEL_METADATA_KEY
+from lattice.wire import convert
+from lattice.wire.names import MODEL_METADATA_KEY
 
 Context = grpc.aio.ServicerContext[embeddings_pb2.EmbedRequest, Any]
 
@@ -35,9 +34,10 @@ class EmbeddingServicer(embeddings_pb2_grpc.EmbeddingServiceServicer):
                 user=request.user,
                 priority=request.priority or convert.priority_from_metadata(call.metadata),
                 caller=call.caller,
+                principal=call.principal,
                 deadline=call.deadline,
             )
-            resolution, embeddings = await self._gateway.embed(domain, current_principal())
+            resolution, embeddings = await self._gateway.embed(domain)
             await context.send_initial_metadata(((MODEL_METADATA_KEY, resolution.model),))
             return embeddings_pb2.EmbedResponse(
                 model=resolution.model,
