@@ -17,6 +17,7 @@ from lattice import __version__
 from lattice.observability import tracing
 from lattice.observability.metrics import exposition
 from lattice.shim import (
+    anthropic_routes,
     dashboard_routes,
     errors,
     openapi,
@@ -25,7 +26,6 @@ from lattice.shim import (
     refusals,
     swarm_routes,
     usage_routes,
-    validation,
 )
 from lattice.shim.middleware import BodyTimeout, RequestContext, SecurityHeaders
 from lattice.shim.routes import router
@@ -69,8 +69,9 @@ def create_app(
     app.include_router(usage_routes.router)
     app.include_router(swarm_routes.router)
     app.include_router(dashboard_routes.router)
+    app.include_router(anthropic_routes.router)
     app.add_exception_handler(proto_json.InvalidBody, proto_json.invalid_body)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, refusals.invalid_body)  # type: ignore[arg-type]
     app.add_exception_handler(refusals.InvalidRequest, refusals.invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(grpc.aio.AioRpcError, _grpc_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
@@ -101,16 +102,6 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     tracing.install_asgi(app)  # outermost: a request's span covers everything (when tracing is configured)
     return app
-
-
-async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors_ = exc.errors()
-    first = errors_[0] if errors_ else {}
-    if first.get("type") == "json_invalid":
-        message = f"the body is not valid JSON: {first.get('ctx', {}).get('error', 'parse error')}"
-        return await refusals.refuse(request, message, code="invalid_argument")
-    refusal = validation.refusal(errors_, exc.body)
-    return await refusals.refuse(request, refusal.message, param=refusal.param, code=refusal.code)
 
 
 async def _grpc_error(_request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:

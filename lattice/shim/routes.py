@@ -87,22 +87,28 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSO
     if not body.stream:
         call = stub.Chat(proto, metadata=metadata)
         response = await call
-        return JSONResponse(convert.chat_response_to_json(response), headers=await _model_header(call))
+        return JSONResponse(convert.chat_response_to_json(response), headers=await model_header(call))
     stream = stub.StreamChat(proto, metadata=metadata)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    first = await first_answer(stream)
+    return EventStream(_sse(stream, first, include_usage), stream, await model_header(stream))
+
+
+async def first_answer(stream: Any) -> Any:
+    """A StreamChat's first message past queue updates, awaited before answering, so that a refused
+    request gets its real HTTP status rather than a 200 stream (queue updates have no place in OpenAI's
+    chunks, nor in Anthropic's events). The call is cancelled if it fails."""
     try:
-        # Wait for the first answer so that a refused request gets its real HTTP status, not a 200 stream;
-        # queue updates have no place in OpenAI's chunks.
         first = await stream.read()
         while isinstance(first, chat_pb2.StreamChatResponse) and first.HasField("queued"):
             first = await stream.read()
     except BaseException:
         stream.cancel()
         raise
-    return EventStream(_sse(stream, first, include_usage), stream, await _model_header(stream))
+    return first
 
 
-async def _model_header(call: Any) -> dict[str, str]:
+async def model_header(call: Any) -> dict[str, str]:
     for key, value in await call.initial_metadata() or ():
         if key == MODEL_METADATA_KEY:
             return {MODEL_METADATA_KEY: str(value)}
