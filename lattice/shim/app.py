@@ -68,6 +68,7 @@ def create_app(
     app.include_router(personal_runtime_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(swarm_routes.router)
+    app.include_router(swarm_routes.local_router)
     app.include_router(dashboard_routes.router)
     app.include_router(anthropic_routes.router)
     app.add_exception_handler(proto_json.InvalidBody, proto_json.invalid_body)  # type: ignore[arg-type]
