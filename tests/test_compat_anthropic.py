@@ -215,6 +215,7 @@ def test_missing_max_tokens_is_refused_by_the_sdk_and_the_route(gateway: Gateway
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
+        ({"messages": []}, "messages"),
         ({"max_tokens": "3"}, "max_tokens"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"stream": "true"}, "stream"),
@@ -274,6 +275,11 @@ def test_a_wrong_key_is_an_authentication_error_before_the_body(keyed_gateway: G
     anthropic_error(
         post(keyed_gateway, {"model": MODEL, "messages": "hi"}, {"x-api-key": API_KEY}), 400, "invalid_request_error"
     )
+
+
+def test_a_wrong_method_or_path_is_answered_in_anthropics_shape(gateway: GatewayProcess) -> None:
+    anthropic_error(httpx.get(f"{gateway.http_url}/v1/messages"), 405, "invalid_request_error")
+    anthropic_error(httpx.post(f"{gateway.http_url}/v1/messages/batches", json={}), 404, "not_found_error")
 
 
 def test_a_streamed_refusal_gets_its_status_not_a_stream(gateway: GatewayProcess) -> None:

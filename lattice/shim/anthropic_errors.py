@@ -93,7 +93,7 @@ def from_openai(status: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]
     if status == 429 and error.get("code") in _OVERLOADED_CODES:
         status_, type_ = OVERLOADED, "overloaded_error"
     else:
-        status_, type_ = _STATUSES.get(status, (status if status >= 500 else 400, "api_error"))
+        status_, type_ = _STATUSES.get(status, (status, "api_error" if status >= 500 else "invalid_request_error"))
     return status_, envelope(type_, str(error.get("message") or type_))
 
 
@@ -102,6 +102,23 @@ def stream_error(error: grpc.aio.AioRpcError) -> str:
     refusal = errors.from_grpc(error)
     _status, body = from_openai(refusal.status, refusal.body)
     return f"event: error\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
+
+
+PATH_PREFIX = "/v1/messages"
+
+
+def is_anthropic_path(path: str) -> bool:
+    """Whether `path` is Anthropic's API (where even a wrong method or an unknown path is its error)."""
+    return path == PATH_PREFIX or path.startswith(PATH_PREFIX + "/")
+
+
+def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """An HTTP error of Starlette's or the shim's own (405, 404, a bad header) in Anthropic's shape."""
+    message = str(exc.detail)
+    if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
+        message = f"{request.method} {request.url.path} is not served"
+    status, body = from_openai(exc.status_code, {"error": {"message": message}})
+    return JSONResponse(body, status, headers=exc.headers)
 
 
 def _reshaped(response: Response) -> JSONResponse:
@@ -129,7 +146,6 @@ class AnthropicRoute(APIRoute):
                 refusal = errors.from_grpc(exc)
                 return _reshaped(JSONResponse(refusal.body, refusal.status, headers=refusal.headers))
             except HTTPException as exc:
-                status, body = from_openai(exc.status_code, {"error": {"message": str(exc.detail)}})
-                return JSONResponse(body, status, headers=exc.headers)
+                return http_error(request, exc)
 
         return route

@@ -107,7 +107,13 @@ async def _events(stream: Any, first: Any) -> AsyncIterator[str]:
         yield anthropic_errors.stream_error(error)
 
 
-@router.post("/v1/messages/count_tokens", include_in_schema=False)
+@router.post(
+    "/v1/messages/count_tokens",
+    status_code=404,
+    response_model=None,
+    summary="Anthropic's token counting: not supported (always 404 `not_found_error`)",
+    responses=anthropic_errors.ERROR_RESPONSES,
+)
 async def count_tokens() -> JSONResponse:
     message = "count_tokens is not supported by this gateway: the contract has no way to count tokens"
     return JSONResponse(anthropic_errors.envelope("not_found_error", message), 404)

@@ -17,6 +17,7 @@ from lattice import __version__
 from lattice.observability import tracing
 from lattice.observability.metrics import exposition
 from lattice.shim import (
+    anthropic_errors,
     anthropic_routes,
     dashboard_routes,
     errors,
@@ -121,6 +122,8 @@ _HTTP_ERRORS = {
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if anthropic_errors.is_anthropic_path(request.url.path):
+        return anthropic_errors.http_error(request, exc)
     type_, code = _HTTP_ERRORS.get(exc.status_code, ("invalid_request_error", "invalid_request"))
     message = str(exc.detail)
     if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
