@@ -27,23 +27,41 @@ def post(gateway: GatewayProcess, path: str, body: dict[str, Any]) -> httpx.Resp
 
 
 def answered(response: httpx.Response) -> dict[str, Any]:
+    """A /v1/swarm answer: the collected events and the result."""
     assert response.status_code == 200, response.text
     reply: dict[str, Any] = response.json()
     assert all(a["text"] for a in reply["result"]["answers"]), reply
     return reply
 
 
-@pytest.mark.parametrize("prefix", ["/swarm", "/v1/swarm"])
-def test_fanout_takes_models_and_openai_messages(gateway: GatewayProcess, prefix: str) -> None:
+def completion(response: httpx.Response, model_prefix: str) -> dict[str, Any]:
+    """A /swarm answer to a vote, pipeline or debate: a chat completion with a `swarm` object, as Local
+    Lattice's."""
+    assert response.status_code == 200, response.text
+    reply: dict[str, Any] = response.json()
+    assert reply["object"] == "chat.completion" and reply["model"].startswith(model_prefix), reply
+    assert reply["choices"][0]["message"]["role"] == "assistant" and reply["choices"][0]["finish_reason"]
+    assert reply["usage"]["total_tokens"] > 0
+    return reply
+
+
+def test_fanout_takes_models_and_openai_messages(gateway: GatewayProcess) -> None:
     body = {"models": ["smollm2", "smollm2-135m-instruct"], "messages": QUESTION, "max_tokens": 6, "seed": 1}
-    reply = answered(post(gateway, f"{prefix}/fanout", body | {"max_parallel": 2}))
-    answers = reply["result"]["answers"]
+    answers = answered(post(gateway, "/v1/swarm/fanout", body))["result"]["answers"]
     assert [a["model"] for a in answers] == ["smollm2-135m-instruct"] * 2
 
 
-def test_models_may_be_one_comma_separated_string(gateway: GatewayProcess) -> None:
-    body = {"models": "smollm2, smollm2", "messages": QUESTION, "max_tokens": 4}
-    assert len(answered(post(gateway, "/swarm/fanout", body))["result"]["answers"]) == 2
+def test_fanout_on_local_lattices_path_answers_as_local_lattice(gateway: GatewayProcess) -> None:
+    body = {"models": "smollm2, smollm2", "messages": QUESTION, "max_tokens": 4, "max_parallel": 2}
+    response = post(gateway, "/swarm/fanout", body)
+    assert response.status_code == 200, response.text
+    reply = response.json()
+    assert reply["object"] == "swarm.fanout" and reply["id"].startswith("swarm_")
+    assert response.headers["x-swarm-models"] == "smollm2-135m-instruct,smollm2-135m-instruct"
+    assert len(reply["responses"]) == 2
+    for candidate in reply["responses"]:
+        assert candidate["ok"] and candidate["error"] is None and candidate["text"]
+        assert candidate["response"]["choices"][0]["message"]["content"] == candidate["text"]
 
 
 @pytest.mark.parametrize(
@@ -59,7 +77,7 @@ def test_vote_takes_local_lattices_strategy_names(
     gateway: GatewayProcess, strategy: str, method: set[str] | None
 ) -> None:
     body = {"models": ["smollm2", "smollm2"], "messages": QUESTION, "strategy": strategy, "max_tokens": 6, "seed": 2}
-    reply = answered(post(gateway, "/swarm/vote", body))
+    reply = answered(post(gateway, "/v1/swarm/vote", body))
     if method is None:  # every answer, no winner
         assert "verdict" not in reply and not reply["result"].get("winner")
     else:
@@ -67,17 +85,31 @@ def test_vote_takes_local_lattices_strategy_names(
         assert reply["result"]["winner"] == reply["verdict"]["winner"]
 
 
+def test_vote_on_local_lattices_path_answers_as_local_lattice(gateway: GatewayProcess) -> None:
+    body = {"models": ["smollm2", "smollm2"], "messages": QUESTION, "strategy": "longest", "max_tokens": 6}
+    response = post(gateway, "/swarm/vote", body)
+    reply = completion(response, "swarm/smollm2-135m-instruct")
+    swarm = reply["swarm"]
+    assert swarm["strategy"] == "longest" and swarm["winner"] == "smollm2-135m-instruct"
+    assert swarm["rationale"].startswith("longest")
+    texts = [c["text"] for c in swarm["candidates"]]
+    assert len(texts) == 2 and reply["choices"][0]["message"]["content"] == max(texts, key=len)
+    assert response.headers["x-swarm-strategy"] == "longest"
+
+
+PIPELINE = {
+    "messages": [{"role": "user", "content": "the sea"}],
+    "steps": [
+        {"name": "line", "model": "smollm2", "user": "Write one line of poetry about {previous}."},
+        {"system": "Be brief.", "user": "Give this line a title: {{line}}"},
+    ],
+    "max_tokens": 8,
+    "seed": 1,
+}
+
+
 def test_a_local_lattice_pipeline_runs_its_steps_in_order(gateway: GatewayProcess) -> None:
-    body = {
-        "messages": [{"role": "user", "content": "the sea"}],
-        "steps": [
-            {"name": "line", "model": "smollm2", "user": "Write one line of poetry about {previous}."},
-            {"system": "Be brief.", "user": "Give this line a title: {{line}}"},
-        ],
-        "max_tokens": 8,
-        "seed": 1,
-    }
-    reply = answered(post(gateway, "/swarm/pipeline", body))
+    reply = answered(post(gateway, "/v1/swarm/pipeline", PIPELINE))
     started = {e["agentStarted"]["agent"]: e["agentStarted"] for e in reply["events"] if "agentStarted" in e}
     assert list(started) == ["line", "step_1"]
     assert started["line"]["prompt"] == "Write one line of poetry about the sea."
@@ -85,10 +117,22 @@ def test_a_local_lattice_pipeline_runs_its_steps_in_order(gateway: GatewayProces
     assert started["step_1"]["prompt"] == f"Give this line a title: {line}"
 
 
+def test_a_pipeline_on_local_lattices_path_answers_with_its_history(gateway: GatewayProcess) -> None:
+    response = post(gateway, "/swarm/pipeline", PIPELINE)
+    reply = completion(response, "swarm/pipeline/smollm2-135m-instruct")
+    history = reply["swarm"]["history"]
+    assert reply["swarm"]["strategy"] == "pipeline" and [h["name"] for h in history] == ["line", "step_1"]
+    assert reply["choices"][0]["message"]["content"] == history[-1]["text"]
+    assert response.headers["x-swarm-steps"] == "line,step_1"
+
+
 def test_a_debate_takes_models_and_openai_messages(gateway: GatewayProcess) -> None:
     body = {"models": ["smollm2", "smollm2"], "messages": QUESTION, "rounds": 1, "max_tokens": 6, "seed": 4}
-    reply = answered(post(gateway, "/swarm/debate", body))
-    assert reply["result"]["answers"]
+    reply = completion(post(gateway, "/swarm/debate", body), "swarm/debate/")
+    swarm = reply["swarm"]
+    assert swarm["strategy"] == "debate" and swarm["rounds"] == 1
+    assert swarm["judge"] == "smollm2-135m-instruct"
+    assert [t["round"] for t in swarm["transcript"]] == [1, 1]
 
 
 def test_the_contracts_json_works_on_local_lattices_paths(gateway: GatewayProcess) -> None:
@@ -98,7 +142,8 @@ def test_the_contracts_json_works_on_local_lattices_paths(gateway: GatewayProces
         "strategy": "VOTE_STRATEGY_LONGEST",
         "maxTokens": 4,
     }
-    assert answered(post(gateway, "/swarm/vote", body))["verdict"]["method"] == "VERDICT_METHOD_LONGEST"
+    reply = completion(post(gateway, "/swarm/vote", body), "swarm/")
+    assert [c["ok"] for c in reply["swarm"]["candidates"]] == [True]
 
 
 def test_local_lattice_shapes_stream_as_server_sent_events(gateway: GatewayProcess) -> None:

@@ -21,7 +21,16 @@ from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from lattice.shim import convert, errors, protocol, refusals, responses, swarm_convert, swarm_shapes
+from lattice.shim import (
+    convert,
+    errors,
+    protocol,
+    refusals,
+    responses,
+    swarm_convert,
+    swarm_local_answers,
+    swarm_shapes,
+)
 from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import swarm_pb2
@@ -41,18 +50,28 @@ _METHODS = {
 }
 
 
-def _router(prefix: str) -> APIRouter:
-    """The four swarm routes under `prefix`: `/v1/swarm` (Lattice's) or `/swarm` (Local Lattice's paths);
-    both take either shape (lattice.shim.swarm_shapes)."""
+_LOCAL_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Local Lattice's answer (a `swarm.fanout`, or a `chat.completion` with a `swarm` object); "
+        "with `stream: true`, server-sent events.",
+        "content": {"text/event-stream": {"schema": responses.SWARM_EVENT_SCHEMA}},
+    }
+}
+
+
+def _router(prefix: str, *, local_answers: bool) -> APIRouter:
+    """The four swarm routes under `prefix`: `/v1/swarm` (Lattice's) or `/swarm` (Local Lattice's paths,
+    answered in Local Lattice's shapes: `local_answers`); both take either request shape
+    (lattice.shim.swarm_shapes)."""
     router = APIRouter(prefix=prefix, tags=["swarm"])
     for path, request_type in _METHODS.items():
         method = path.capitalize()
         router.add_api_route(
             f"/{path}",
-            _endpoint(request_type, method),
+            _endpoint(request_type, method, local_answers),
             methods=["POST"],
             response_model=None,
-            responses=_STREAMING,
+            responses=_LOCAL_ANSWERS if local_answers else _STREAMING,
             name=f"{prefix.strip('/').replace('/', '_')}_{path}",
             summary=f"SwarmService.{method}",
             description=f"A {request_type.__name__}'s JSON (or Local Lattice's shape: OpenAI-style `messages`, "
@@ -61,18 +80,22 @@ def _router(prefix: str) -> APIRouter:
     return router
 
 
-def _endpoint(request_type: type[Message], method: str) -> Callable[..., Awaitable[JSONResponse | EventStream]]:
+def _endpoint(
+    request_type: type[Message], method: str, local_answers: bool
+) -> Callable[..., Awaitable[JSONResponse | EventStream]]:
     async def endpoint(body: dict[str, Any], request: Request) -> JSONResponse | EventStream:
-        return await _swarm(request, body, request_type(), method)
+        return await _swarm(request, body, request_type(), method, local_answers=local_answers)
 
     return endpoint
 
 
-router = _router("/v1/swarm")
-local_router = _router("/swarm")
+router = _router("/v1/swarm", local_answers=False)
+local_router = _router("/swarm", local_answers=True)
 
 
-async def _swarm(request: Request, body: dict[str, Any], message: Message, method: str) -> JSONResponse | EventStream:
+async def _swarm(
+    request: Request, body: dict[str, Any], message: Message, method: str, *, local_answers: bool = False
+) -> JSONResponse | EventStream:
     body = dict(body)
     stream = body.pop("stream", False)
     if not isinstance(stream, bool):
@@ -89,6 +112,9 @@ async def _swarm(request: Request, body: dict[str, Any], message: Message, metho
             events = [m async for m in _rest(call, first)]
         finally:
             call.cancel()
+        if local_answers:
+            answer, headers = swarm_local_answers.answer(message, events)
+            return JSONResponse(answer, headers=headers)
         return JSONResponse(_collected(events))
     return EventStream(_sse(call, first), call)
 
