@@ -113,6 +113,19 @@ class MessagesRequest(_Strict):
     tools: list[ToolParam] = Field(default_factory=list)
     tool_choice: ToolChoice | None = None
 
+    # Read only to be refused: honouring them is beyond the contract, and ignoring them would change the
+    # answer silently.
+    top_k: Any = None
+    thinking: Any = None
+
+    def unsupported(self) -> str | None:
+        """The param of an option the gateway cannot honour (refused, never ignored); else None."""
+        if self.top_k is not None:
+            return "top_k"
+        if isinstance(self.thinking, dict) and self.thinking.get("type") not in (None, "disabled"):
+            return "thinking"
+        return None
+
     def misplaced_tool_choice(self) -> bool:
         """A tool choice other than `none` without tools: Anthropic refuses it, and so does the shim."""
         return self.tool_choice is not None and self.tool_choice.type != "none" and not self.tools

@@ -73,6 +73,10 @@ _EVENTS_DESCRIPTION = (
     },
 )
 async def messages(body: MessagesRequest, request: Request) -> JSONResponse | EventStream:
+    if (unsupported := body.unsupported()) is not None:
+        raise refusals.InvalidRequest(
+            f"{unsupported} is not supported by this gateway", param=unsupported, code="invalid_value"
+        )
     if body.misplaced_tool_choice():
         raise refusals.InvalidRequest("tool_choice may only be given with tools", param="tool_choice")
     if (param := anthropic_convert.misplaced_block(body)) is not None:
