@@ -230,6 +230,7 @@ def test_missing_max_tokens_is_refused_by_the_sdk_and_the_route(gateway: Gateway
         ({"tool_choice": {"type": "maybe"}}, "tool_choice.type"),
         ({"tool_choice": {"type": "any"}}, "tool_choice"),
         ({"top_k": 5}, "top_k"),
+        ({"messages": [{"role": "user", "content": []}]}, "messages[0].content"),
         ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking"),
         (
             {"messages": [{"role": "user", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]}]},

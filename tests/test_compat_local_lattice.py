@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import API_KEY
 from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.slow
@@ -181,3 +182,14 @@ def test_what_the_contract_cannot_say_is_refused_not_dropped(gateway: GatewayPro
     assert response.status_code == 400 and response.json()["error"]["param"] == "steps[0].max_tokens"
     response = post(gateway, "/swarm/vote", {"models": ["smollm2"], "messages": QUESTION, "top_p": 0.5})
     assert response.status_code == 400 and "top_p" in response.json()["error"]["message"]
+
+
+def test_the_credential_is_judged_before_a_local_lattice_body(keyed_gateway: GatewayProcess) -> None:
+    bad = {"models": 5, "messages": QUESTION}
+    for headers in ({}, {"x-api-key": "wrong-key"}):
+        response = httpx.post(f"{keyed_gateway.http_url}/swarm/fanout", json=bad, headers=headers, timeout=TIMEOUT)
+        assert response.status_code == 401, response.text
+    response = httpx.post(
+        f"{keyed_gateway.http_url}/swarm/fanout", json=bad, headers={"x-api-key": API_KEY}, timeout=TIMEOUT
+    )
+    assert response.status_code == 400 and response.json()["error"]["param"] == "models"

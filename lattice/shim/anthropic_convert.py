@@ -111,10 +111,12 @@ def _tool_result(block: wire.ToolResultBlock) -> common_pb2.Message:
 
 
 def misplaced_block(body: wire.MessagesRequest) -> str | None:
-    """The param of a block in the wrong turn (`tool_use` is the assistant's, `tool_result` the user's),
-    as Anthropic refuses it; else None."""
+    """The param of a block in the wrong turn (`tool_use` is the assistant's, `tool_result` the user's)
+    or of a turn without blocks, as Anthropic refuses them; else None."""
     wrong = {"user": wire.ToolUseBlock, "assistant": wire.ToolResultBlock}
     for i, turn in enumerate(body.messages):
+        if turn.content == []:
+            return f"messages[{i}].content"  # a turn of no blocks at all: Anthropic refuses it too
         if not isinstance(turn.content, str):
             for j, block in enumerate(turn.content):
                 if isinstance(block, wrong[turn.role]):

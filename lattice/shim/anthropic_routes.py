@@ -81,7 +81,9 @@ async def messages(body: MessagesRequest, request: Request) -> JSONResponse | Ev
         raise refusals.InvalidRequest("tool_choice may only be given with tools", param="tool_choice")
     if (param := anthropic_convert.misplaced_block(body)) is not None:
         raise refusals.InvalidRequest(
-            f"{param}: tool_use blocks belong in assistant turns and tool_result blocks in user turns", param=param
+            f"{param}: a turn needs blocks; tool_use blocks belong in assistant turns, tool_result blocks in user "
+            "turns",
+            param=param,
         )
     proto = anthropic_convert.request_to_proto(body)
     upstream: Upstream = request.app.state.upstream
