@@ -43,7 +43,7 @@ from bench.fast_upstream import ANSWER, MODEL_ID
 from bench.gateway_overhead import HTTP_BODY, QUESTION
 from bench.peers import lattice_config, start_fast_upstream, start_lattice
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
-from lattice.wire import STATUS_DETAILS_METADATA_KEY
+from lattice.wire.names import STATUS_DETAILS_METADATA_KEY
 
 TENANTS = {"flood": "10.0.0.1", "quiet": "10.0.0.2"}
 

@@ -17,6 +17,7 @@ from lattice.blas import reexec_with_blas
 from lattice.config import Settings, UnsafeBindError
 from lattice.observability.logs import configure_logging
 from lattice.v1 import common_pb2, operations_pb2, operations_pb2_grpc, resolve_pb2, resolve_pb2_grpc
+from lattice.wire.names import API_KEY_METADATA_KEY
 
 API_KEY_ENV = "LATTICE_API_KEY"
 
@@ -83,7 +84,7 @@ Command: TypeAlias = Callable[[grpc.aio.Channel, Metadata], Awaitable[int]]
 async def _client_command(settings: Settings, api_key: str, command: Command) -> int:
     """Runs `command` against the gateway the settings point at, with `api_key` (if any); a gRPC error is
     one line on stderr."""
-    metadata = (("x-api-key", api_key),) if api_key else ()
+    metadata = ((API_KEY_METADATA_KEY, api_key),) if api_key else ()
     async with grpc.aio.insecure_channel(settings.grpc_target) as channel:
         try:
             return await command(channel, metadata)

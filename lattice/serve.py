@@ -16,16 +16,12 @@ from lattice.config import Settings, check_safe_to_bind
 from lattice.observability import tracing
 from lattice.observability.metrics import MetricsServer
 from lattice.server.app import (
-    build_authenticator,
-    build_gateway,
-    build_personal_runtimes,
+    build_components,
     create_server,
     set_serving,
 )
 from lattice.server.backends.mlx.worker import MlxWorker
-from lattice.server.metering import UsageRecorder
 from lattice.server.store import open_store
-from lattice.server.store.usage import UsageLedger
 from lattice.shim import create_app
 from lattice.shim.connections import connection_cap, guarded_protocol, raise_file_limit
 
@@ -58,17 +54,14 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     http_socket = _bind_http(settings) if with_shim else None
     metrics_server = _start_metrics(settings)
     store = await open_store(settings.database_url, settings.home)
-    personal = build_personal_runtimes(settings, store)
-    usage = UsageRecorder(UsageLedger(store))
-    usage.start()
     worker = MlxWorker()
-    gateway = build_gateway(settings, worker, personal, usage)
+    components = build_components(settings, store, worker)
+    gateway, personal, usage = components.gateway, components.personal, components.usage
+    usage.start()
     # Lets the server trust the client addresses our own shim reports, and no one else's.
     proxy_secret = secrets.token_urlsafe(32)
     try:
-        server, port, health_servicer = create_server(
-            settings, gateway, build_authenticator(settings, store), proxy_secret=proxy_secret
-        )
+        server, port, health_servicer = create_server(settings, components, proxy_secret=proxy_secret)
     except RuntimeError as error:
         raise StartupError(f"cannot listen for gRPC on {settings.grpc_host}:{settings.grpc_port}: {error}") from error
     bound = settings.model_copy(update={"grpc_port": port})

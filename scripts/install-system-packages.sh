@@ -5,7 +5,7 @@
 #   postgresql: for the tests, which run the store on PostgreSQL too (scripts/postgres.sh starts a
 #   throwaway server; the package's own service is not used).
 #   chromium, chromium-driver: for the tests, which open the dashboard in a real headless browser
-#   (tests/test_dashboard.py, Selenium). Started with --headless --no-sandbox --disable-gpu --disable-quic
+#   (tests/operations/test_dashboard.py, Selenium). Started with --headless --no-sandbox --disable-gpu --disable-quic
 #   --no-first-run --disable-background-networking --disable-component-update --disable-sync and a fresh
 #   --user-data-dir, it fetches nothing (the machines have no internet).
 # Idempotent; Debian/Ubuntu only (elsewhere it says so and changes nothing).

@@ -2,8 +2,8 @@
 each failing test; under CI=true it is fixed (and hypothesis' example database is off), so two CI runs
 draw the same examples. Rerun a run's draws with `pytest --hypothesis-seed=N` (or `HYPOTHESIS_SEED=N`).
 
-This covers the property tests (tests/test_properties.py) and the schemathesis fuzzing
-(tests/test_openapi.py), which draws its cases through hypothesis too."""
+This covers the property tests (tests/api/test_properties.py) and the schemathesis fuzzing
+(tests/shim/test_openapi.py), which draws its cases through hypothesis too."""
 
 from __future__ import annotations
 

@@ -29,12 +29,12 @@ from lattice.daemon.executor import Executor
 from lattice.daemon.relay_client import RelayClient
 from lattice.daemon.state import StateFile
 from lattice.observability.logs import configure_logging
-from lattice.server.app import build_authenticator, build_gateway, build_personal_runtimes, create_server
+from lattice.server.app import build_components, create_server
 from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.relay import PERSONAL_PREFIX
-from lattice.server.relay.sealing import open_sealed
 from lattice.server.store import open_store
 from lattice.v1 import chat_pb2, relay_pb2
+from lattice.wire.sealing import open_sealed
 from tests.gateway_process import free_port
 
 
@@ -140,11 +140,13 @@ class BidiHarness:
         )
         store = await open_store(settings.database_url, settings.home)
         self._cleanups.append(store.close)
-        personal = build_personal_runtimes(settings, store)
         worker = MlxWorker()
         self._cleanups.append(lambda: asyncio.to_thread(worker.stop))
-        gateway = build_gateway(settings, worker, personal)
-        server, port, _ = create_server(settings, gateway, build_authenticator(settings, store))
+        components = build_components(settings, store, worker)
+        gateway, personal = components.gateway, components.personal
+        components.usage.start()
+        self._cleanups.insert(0, components.usage.close)  # metered as `lattice serve` does, before the store closes
+        server, port, _ = create_server(settings, components)
         personal.relay_endpoint = f"127.0.0.1:{port}"
         await server.start()
         self._cleanups.insert(0, lambda: server.stop(1))

@@ -8,9 +8,10 @@ resolves), run once whole and once streamed; then, with `--personal-runtime`, th
 user's own machine (`lattice:personal:<id>`). The key defaults to $LATTICE_API_KEY; a gateway
 without keys (`make serve`) takes any.
 
-The Agents SDK speaks OpenAI's Responses API by default, which Lattice's shim does not serve
-(`POST /v1/responses` is a 404): the agent gets `OpenAIChatCompletionsModel`, the SDK's model class
-for Chat Completions. Tracing is off, since it would upload traces to OpenAI.
+The agent gets `OpenAIChatCompletionsModel`, the SDK's model class for Chat Completions: with it a
+truncated answer (`--max-tokens` reached) is still an answer. The SDK's default class,
+`OpenAIResponsesModel`, works on Lattice's `POST /v1/responses` too, but raises `ModelBehaviorError`
+on a response that ends `incomplete`. Tracing is off, since it would upload traces to OpenAI.
 """
 
 from __future__ import annotations

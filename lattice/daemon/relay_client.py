@@ -24,16 +24,13 @@ from lattice.daemon.executor import Executor
 from lattice.daemon.state import StateFile
 from lattice.errors import LatticeError
 from lattice.observability import logs, tracing
-from lattice.server.chat import Delta
-from lattice.server.relay.sealing import lock, open_sealed, seal
-from lattice.server.services.convert import (
-    chat_request_from_proto,
-    delta_to_proto,
-    finish_reason_to_proto,
-    usage_to_proto,
-)
+from lattice.server.chat import Finish
 from lattice.timestamps import now_timestamp
 from lattice.v1 import relay_pb2, relay_pb2_grpc
+from lattice.wire.convert import chat_request_from_proto
+from lattice.wire.names import AUTHORIZATION_METADATA_KEY
+from lattice.wire.relay import work_event, work_failure
+from lattice.wire.sealing import lock, open_sealed, seal
 
 log = logging.getLogger("lattice.daemon")
 work_log = structlog.get_logger("lattice.daemon.work")
@@ -113,7 +110,7 @@ class RelayClient:
             while True:
                 yield await outbox.get()
 
-        metadata = (("authorization", f"Bearer {self._config.daemon_credential}"),)
+        metadata = ((AUTHORIZATION_METADATA_KEY, f"Bearer {self._config.daemon_credential}"),)
         async with grpc.aio.insecure_channel(self._config.relay_endpoint, options=CHANNEL_OPTIONS) as channel:
             call = relay_pb2_grpc.RelayServiceStub(channel).Connect(requests(), metadata=metadata)
             welcome = await call.read()
@@ -187,7 +184,7 @@ class RelayClient:
             answer_key = payload.answer_key
         except LatticeError as error:
             log.warning("work %s refused: %s", work_id, error.message)
-            send(relay_pb2.WorkEvent(failure=relay_pb2.WorkFailure(reason=error.reason, message=error.message)))
+            send(work_failure(error))
             return
         # The gateway's request id on every line about this work, and its trace continued here.
         request_id = logs.request_id_or_new(payload.request_id or None)
@@ -201,26 +198,20 @@ class RelayClient:
                 request = chat_request_from_proto(payload.request)
                 async with contextlib.aclosing(self._executor.stream(request)) as events:
                     async for event in events:
-                        if isinstance(event, Delta):
-                            if event.tool_calls or event.logprobs:  # more than text: the whole delta
-                                send(relay_pb2.WorkEvent(chat_delta=delta_to_proto(event)))
-                            elif event.text:  # text alone as older gateways read it
-                                send(relay_pb2.WorkEvent(delta=event.text))
-                        else:
-                            finish = relay_pb2.WorkFinish(
-                                finish_reason=finish_reason_to_proto(event.reason), usage=usage_to_proto(event.usage)
-                            )
-                            send(relay_pb2.WorkEvent(finish=finish))
+                        message = work_event(event)
+                        if message is not None:
+                            send(message)
+                        if isinstance(event, Finish):
                             outcome = "ok"
             except LatticeError as error:
                 outcome = error.reason.lower()
                 span.fail(error)
-                send(relay_pb2.WorkEvent(failure=relay_pb2.WorkFailure(reason=error.reason, message=error.message)))
+                send(work_failure(error))
             except Exception as error:  # the daemon must answer every work item, whatever broke
                 outcome = "backend_failed"
                 span.fail(error)
                 log.exception("work %s failed", work_id)
-                send(relay_pb2.WorkEvent(failure=relay_pb2.WorkFailure(reason="BACKEND_FAILED", message=str(error))))
+                send(work_failure(error))
             finally:
                 # Never the prompt or the answer: what ran, how it ended, how long it took.
                 work_log.info("work", outcome=outcome, duration_ms=round((time.monotonic() - started) * 1000))

@@ -2,5 +2,5 @@
 
 Nothing here imports gRPC, so domain code records facts where they happen
 (`metrics.first_token(model, seconds)`) and the gRPC- and HTTP-facing parts
-(`lattice.server.observability`, `lattice.shim.middleware`) stay at the edges.
+(`lattice.server.services.observability`, `lattice.shim.middleware`) stay at the edges.
 """

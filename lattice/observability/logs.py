@@ -23,9 +23,6 @@ from typing import Any, Literal
 
 import structlog
 
-REQUEST_ID_KEY = "x-request-id"
-"""HTTP header and gRPC metadata key: the caller's id for a request, echoed back on the answer."""
-
 # What we accept from a caller as its request id: short, and nothing that could forge a log line or a header.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,127}")
 

@@ -32,7 +32,7 @@ _LOAD_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 UNKNOWN = "unknown"
 """The label for a method the server does not serve: its name came from the caller."""
 
-# gRPC, from lattice.server.observability's interceptor.
+# gRPC, from lattice.server.services.observability's interceptor.
 GRPC_STARTED = Counter("lattice_grpc_server_started", "RPCs started.", ["service", "method"])
 GRPC_HANDLED = Counter(
     "lattice_grpc_server_handled", "RPCs finished, by gRPC status code.", ["service", "method", "code"]

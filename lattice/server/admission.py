@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from lattice.errors import DeadlineExceeded, ResourceExhausted
+from lattice.errors import DeadlineExceeded, QueueFull, QueueTimeout
 from lattice.observability import metrics
 
 PRIORITY_RANGE = range(-10, 11)
@@ -64,14 +64,6 @@ class _Ticket:
     granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     refusal: QueueFull | None = None
     """Set when another caller took this ticket's place in a full queue."""
-
-
-class QueueFull(ResourceExhausted):
-    default_reason = "QUEUE_FULL"
-
-
-class QueueTimeout(ResourceExhausted):
-    default_reason = "QUEUE_TIMEOUT"
 
 
 class Admission:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from lattice.config import LOCAL_BACKENDS, Settings, Upstream
 from lattice.observability import tracing
-from lattice.server.activity import Activity
+from lattice.server.activity import Activity, FinishedRequest
 from lattice.server.admission import Admission, AdmissionLimits
-from lattice.server.auth import AuthInterceptor
 from lattice.server.authenticator import Authenticator
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.backends.engines import LocalModels
@@ -20,7 +22,6 @@ from lattice.server.gateway import Gateway
 from lattice.server.limits import RequestLimits
 from lattice.server.metering import UsageRecorder
 from lattice.server.oauth import OAuthVerifier
-from lattice.server.observability import ObservabilityInterceptor
 from lattice.server.operations import Operations
 from lattice.server.personal_runtimes import PersonalRuntimes
 from lattice.server.profiles import discovered_profile
@@ -28,10 +29,11 @@ from lattice.server.prompt_budget import PromptBudget
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.hub import RelayHub
-from lattice.server.relay.sealing import load_or_create_key
 from lattice.server.resolver import Resolver
+from lattice.server.services.auth import AuthInterceptor
 from lattice.server.services.chat import ChatServicer
 from lattice.server.services.health import HealthServicer
+from lattice.server.services.observability import ObservabilityInterceptor
 from lattice.server.services.operations import OperationsServicer
 from lattice.server.services.personal_runtimes import PersonalRuntimeServicer
 from lattice.server.services.relay import RelayServicer
@@ -41,6 +43,7 @@ from lattice.server.services.usage import UsageServicer
 from lattice.server.store import Store
 from lattice.server.store.accounts import ApiKeys
 from lattice.server.store.runtimes import RuntimeRecords
+from lattice.server.store.usage import UsageLedger
 from lattice.server.swarm.gateway_agents import SwarmConfig
 from lattice.v1 import (
     chat_pb2,
@@ -58,6 +61,7 @@ from lattice.v1 import (
     usage_pb2,
     usage_pb2_grpc,
 )
+from lattice.wire.sealing import load_or_create_key
 
 RELAY_MIN_PING_INTERVAL_MS = 10_000
 
@@ -93,11 +97,33 @@ def build_authenticator(settings: Settings, store: Store) -> Authenticator:
     )
 
 
+@dataclass(frozen=True)
+class Components:
+    """What the server is made of, built once: each servicer is handed the part it needs."""
+
+    gateway: Gateway
+    authenticator: Authenticator
+    personal: PersonalRuntimes
+    usage: UsageRecorder
+    activity: Activity
+
+
+def build_components(settings: Settings, store: Store, worker: MlxWorker) -> Components:
+    """The gateway and what stands beside it: personal runtimes and the relay, metering, the dashboard's
+    activity, the authenticator; the gateway tells metering and activity about every chat that ends."""
+    personal = build_personal_runtimes(settings, store)
+    usage = UsageRecorder(UsageLedger(store))
+    activity = Activity()
+    gateway = build_gateway(settings, worker, personal, on_finished=(activity.record, usage.record))
+    return Components(gateway, build_authenticator(settings, store), personal, usage, activity)
+
+
 def build_gateway(
     settings: Settings,
     worker: MlxWorker,
     personal: PersonalRuntimes | None = None,
-    usage: UsageRecorder | None = None,
+    *,
+    on_finished: Sequence[Callable[[FinishedRequest], None]] = (),
 ) -> Gateway:
     """The registry (configured models, then each upstream's discovered ones), resolver and gateway."""
     upstreams = {u.name: u for u in settings.all_upstreams}
@@ -124,7 +150,6 @@ def build_gateway(
     budget = PromptBudget(max_seconds=settings.max_stream_seconds, queue_timeout_seconds=settings.queue_timeout_seconds)
     limits = GenerationLimits(max_tokens_ceiling=settings.max_tokens_ceiling, prompt_budget=budget)
     return Gateway(
-        registry,
         resolver,
         limits,
         backends,
@@ -132,8 +157,7 @@ def build_gateway(
         personal,
         request_limits=request_limits(settings),
         log_prompts=settings.log_prompts,
-        usage=usage,
-        activity=Activity(),
+        on_finished=on_finished,
     )
 
 
@@ -194,7 +218,7 @@ def _proxy(upstream: Upstream, settings: Settings, registry: ModelRegistry) -> B
 
 
 def create_server(
-    settings: Settings, gateway: Gateway, authenticator: Authenticator, *, proxy_secret: str | None = None
+    settings: Settings, components: Components, *, proxy_secret: str | None = None
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Builds the server and binds it; returns it with its port (useful when `grpc_port` is 0).
     `proxy_secret` is the embedded shim's: a call that carries it may say whose it is (`x-forwarded-for`)."""
@@ -203,7 +227,7 @@ def create_server(
         *tracing.server_interceptors(),
         # First of ours, so that what the others refuse is counted and logged with its request id.
         ObservabilityInterceptor(),
-        AuthInterceptor(authenticator),
+        AuthInterceptor(components.authenticator),
     ]
     server = grpc.aio.server(
         interceptors=interceptors,
@@ -216,24 +240,18 @@ def create_server(
             ("grpc.http2.min_recv_ping_interval_without_data_ms", RELAY_MIN_PING_INTERVAL_MS),
         ],
     )
+    gateway, personal = components.gateway, components.personal
     chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(gateway, proxy_secret=proxy_secret), server)
     resolve_pb2_grpc.add_ResolveServiceServicer_to_server(ResolveServicer(gateway), server)
     swarm_pb2_grpc.add_SwarmServiceServicer_to_server(
         SwarmServicer(gateway, SwarmConfig.from_settings(settings), proxy_secret=proxy_secret), server
     )
-    if gateway.personal is not None:
-        personal_runtime_pb2_grpc.add_PersonalRuntimeServiceServicer_to_server(
-            PersonalRuntimeServicer(gateway.personal), server
-        )
-        relay_pb2_grpc.add_RelayServiceServicer_to_server(
-            RelayServicer(gateway.personal.hub, gateway.personal.records), server
-        )
-    if gateway.usage is not None:
-        usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(gateway.usage), server)
-    if gateway.activity is not None:
-        operations_pb2_grpc.add_OperationsServiceServicer_to_server(
-            OperationsServicer(Operations(gateway, gateway.activity)), server
-        )
+    personal_runtime_pb2_grpc.add_PersonalRuntimeServiceServicer_to_server(PersonalRuntimeServicer(personal), server)
+    relay_pb2_grpc.add_RelayServiceServicer_to_server(RelayServicer(personal.hub, personal.records), server)
+    usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(components.usage), server)
+    operations_pb2_grpc.add_OperationsServiceServicer_to_server(
+        OperationsServicer(Operations(gateway, components.activity, personal)), server
+    )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lattice.server.principals import Principal
+
 
 class Role(enum.Enum):
     SYSTEM = "system"
@@ -123,6 +125,9 @@ class ChatRequest:
     """In [-10, 10]; higher is admitted first when a model's queue is not empty."""
     caller: str = ""
     """Who is asking (a hash of the API key, or the peer address), for fairness between callers."""
+    principal: Principal | None = None
+    """The authenticated account and credential behind the request, resolved once as it arrives: personal
+    runtimes answer only their owner, and metering charges it. None: an in-process caller (a test)."""
     deadline: float | None = None
     """`time.monotonic()` after which nobody waits for the answer any more."""
     logprobs: bool = False

@@ -8,7 +8,12 @@ from collections.abc import Mapping, Sequence
 
 from lattice.errors import InvalidArgument
 from lattice.server.principals import Principal
-from lattice.wire import FORWARDED_FOR_METADATA_KEY, PROXY_SECRET_METADATA_KEY
+from lattice.wire.names import (
+    API_KEY_METADATA_KEY,
+    AUTHORIZATION_METADATA_KEY,
+    FORWARDED_FOR_METADATA_KEY,
+    PROXY_SECRET_METADATA_KEY,
+)
 
 
 def api_key_from_metadata(metadata: Sequence[tuple[str, str | bytes]]) -> str | None:
@@ -29,9 +34,9 @@ def _credentials(metadata: Sequence[tuple[str, str | bytes]]) -> list[str]:
     sent = []
     for key, value in metadata:
         text = value.decode() if isinstance(value, bytes) else value
-        if key == "x-api-key":
+        if key == API_KEY_METADATA_KEY:
             sent.append(text)
-        elif key == "authorization" and text[:7].lower() == "bearer ":
+        elif key == AUTHORIZATION_METADATA_KEY and text[:7].lower() == "bearer ":
             sent.append(text[7:].strip())
     return sent
 

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 import structlog
 
 from lattice.config import ModelProfile
-from lattice.errors import BackendUnavailable, LatticeError, ModelNotFound, ResourceExhausted
+from lattice.errors import BackendUnavailable, LatticeError, ModelNotFound, ResourceExhausted, StreamDurationExceeded
 from lattice.observability import logs, metrics, tracing
-from lattice.server.activity import Activity, FinishedRequest
+from lattice.server.activity import FinishedRequest
 from lattice.server.admission import Admission, AdmissionLimits, QueuedCallback
 from lattice.server.backends.base import Backend, GenerationLimits
 from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Queued, TokenLogprob, ToolCall
 from lattice.server.limits import UNLIMITED as NO_REQUEST_LIMITS
-from lattice.server.limits import CallerLimits, RequestLimits, StreamDurationExceeded, check_request_size
+from lattice.server.limits import CallerLimits, RequestLimits, check_request_size
 from lattice.server.principals import Principal
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
@@ -31,7 +31,6 @@ from lattice.server.tool_calls import ToolCallAssembler
 from lattice.server.validation import check_model_expression, validate_chat_request
 
 if TYPE_CHECKING:
-    from lattice.server.metering import UsageRecorder
     from lattice.server.personal_runtimes import PersonalRuntimes
 
 log = logging.getLogger(__name__)
@@ -154,7 +153,6 @@ class ChatStream:
 class Gateway:
     def __init__(
         self,
-        registry: ModelRegistry,
         resolver: Resolver,
         limits: GenerationLimits,
         backends: list[Backend] | None = None,
@@ -163,22 +161,22 @@ class Gateway:
         *,
         request_limits: RequestLimits = NO_REQUEST_LIMITS,
         log_prompts: bool = False,
-        usage: UsageRecorder | None = None,
-        activity: Activity | None = None,
+        on_finished: Sequence[Callable[[FinishedRequest], None]] = (),
     ) -> None:
-        """`backends` are started and closed with the gateway; by default, those of the registry's models.
+        """`resolver` resolves among its registry's models. `backends` are started and closed with the
+        gateway; by default, those of the registry's models.
         Without `admission`, nothing is queued or refused for capacity. Without `personal`,
-        `lattice:personal:` models do not exist. `activity` is told each chat that ends (the dashboard)."""
+        `lattice:personal:` models do not exist. `on_finished` is told each chat that ends (the dashboard's
+        activity, metering)."""
         self.personal = personal
-        self.activity = activity
-        self._registry = registry
+        self._on_finished = tuple(on_finished)
+        self._registry = registry = resolver.registry
         self._resolver = resolver
         self._limits = limits
         self._admission = admission or Admission(UNLIMITED)
         self._request_limits = request_limits
         self._callers = CallerLimits(request_limits)
         self._log_prompts = log_prompts
-        self.usage = usage
         self._backends = (
             backends if backends is not None else list({id(m.backend): m.backend for m in registry}.values())
         )
@@ -204,9 +202,7 @@ class Gateway:
         check_model_expression(expression)
         return self._resolver.resolve(expression, request)
 
-    async def open_chat(
-        self, request: ChatRequest, on_queued: QueueListener | None = None, principal: Principal | None = None
-    ) -> ChatStream:
+    async def open_chat(self, request: ChatRequest, on_queued: QueueListener | None = None) -> ChatStream:
         """Checks the request and its caller against the limits, then starts it (`_start_chat`). The
         chat counts as one of its caller's streams until it is closed, and is cut off after
         `max_stream_seconds`."""
@@ -220,11 +216,11 @@ class Gateway:
             if self._log_prompts:
                 messages = [{"role": m.role.value, "text": m.text} for m in request.messages]
                 prompt_log.info("chat prompt", model=request.model, messages=messages)
-            chat = await self._start_chat(request, on_queued, principal)
+            chat = await self._start_chat(request, on_queued)
         except BaseException as error:
             release()
             outcome = error.reason.lower() if isinstance(error, LatticeError) else "cancelled"
-            self._ended(request, principal, request_id, None, arrived=arrived, first_token=None, outcome=outcome)
+            self._ended(request, request_id, None, arrived=arrived, first_token=None, outcome=outcome)
             raise
         first_token = time.monotonic() - arrived
         metrics.first_token(chat.resolution.model, first_token)
@@ -235,7 +231,7 @@ class Gateway:
         def closed() -> None:
             release()
             outcome = "ok" if chat.finish else chat.failure or "cancelled"
-            self._ended(request, principal, request_id, chat, arrived=arrived, first_token=first_token, outcome=outcome)
+            self._ended(request, request_id, chat, arrived=arrived, first_token=first_token, outcome=outcome)
 
         chat._bound(deadline=deadline, on_close=closed, log_answer=self._log_prompts)
         return chat
@@ -243,7 +239,6 @@ class Gateway:
     def _ended(
         self,
         request: ChatRequest,
-        principal: Principal | None,
         request_id: str,
         chat: ChatStream | None,
         *,
@@ -251,11 +246,12 @@ class Gateway:
         first_token: float | None,
         outcome: str,
     ) -> None:
-        """Tells `activity` (the dashboard) and `usage` (metering) about a chat that ended: one record,
+        """Tells the `on_finished` listeners (the dashboard, metering) about a chat that ended: one record,
         metadata only."""
-        if self.activity is None and self.usage is None:
+        if not self._on_finished:
             return
         usage = chat.finish.usage if chat is not None and chat.finish is not None else None
+        principal = request.principal
         ended = FinishedRequest(
             end_time=time.time(),
             request_id=request_id,
@@ -269,19 +265,16 @@ class Gateway:
             completion_tokens=usage.completion_tokens if usage else 0,
             key_id=principal.credential_id if principal else "",
         )
-        for listener in (self.activity, self.usage):
-            if listener is not None:
-                listener.record(ended)
+        for listener in self._on_finished:
+            listener(ended)
 
-    async def _start_chat(
-        self, request: ChatRequest, on_queued: QueueListener | None, principal: Principal | None
-    ) -> ChatStream:
+    async def _start_chat(self, request: ChatRequest, on_queued: QueueListener | None) -> ChatStream:
         """Validates, resolves and starts generation, falling back to the next candidate while
         a backend fails before its first event. After that there is no silent switch.
-        `principal` is who asks: personal runtimes answer only their own account."""
+        `request.principal` is who asks: personal runtimes answer only their own account."""
         validate_chat_request(request, max_tokens_ceiling=self._limits.max_tokens_ceiling)
         with tracing.span("lattice.resolve") as resolving:
-            resolution: Resolution | None = await self.resolve_for(request.model, request, principal)
+            resolution: Resolution | None = await self.resolve_for(request.model, request, request.principal)
             resolving.set("lattice.model", resolution.model if resolution else "")
         while resolution is not None:
             resources = AsyncExitStack()
@@ -367,8 +360,8 @@ class Gateway:
             return await self.personal.resolve(expression, principal)
         return self._resolver.resolve(expression, request)
 
-    async def complete(self, request: ChatRequest, principal: Principal | None = None) -> Completion:
-        chat = await self.open_chat(request, principal=principal)
+    async def complete(self, request: ChatRequest) -> Completion:
+        chat = await self.open_chat(request)
         parts: list[str] = []
         logprobs: list[TokenLogprob] = []
         tool_calls = ToolCallAssembler()

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lattice.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted
+from lattice.errors import InvalidArgument, RateLimited, TooManyStreams
 from lattice.observability import metrics
 from lattice.server.chat import ChatRequest
 
@@ -35,18 +35,6 @@ class RequestLimits:
 
 
 UNLIMITED = RequestLimits()
-
-
-class RateLimited(ResourceExhausted):
-    default_reason = "RATE_LIMITED"
-
-
-class TooManyStreams(ResourceExhausted):
-    default_reason = "TOO_MANY_STREAMS"
-
-
-class StreamDurationExceeded(DeadlineExceeded):
-    default_reason = "STREAM_DURATION_EXCEEDED"
 
 
 def check_request_size(request: ChatRequest, limits: RequestLimits) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from lattice.server.activity import GATEWAY, Activity, Bucket, FinishedRequest
 from lattice.server.gateway import Gateway
+from lattice.server.personal_runtimes import PersonalRuntimes
 from lattice.server.principals import Principal
 from lattice.server.registry import RegisteredModel
 
@@ -59,9 +60,10 @@ class Dashboard:
 
 
 class Operations:
-    def __init__(self, gateway: Gateway, activity: Activity) -> None:
+    def __init__(self, gateway: Gateway, activity: Activity, personal: PersonalRuntimes | None = None) -> None:
         self._gateway = gateway
         self._activity = activity
+        self._personal = personal
 
     async def dashboard(self, principal: Principal, recent_limit: int = 0) -> Dashboard:
         """What `principal` may see now; `recent_limit` latest requests (0: the default, capped)."""
@@ -94,7 +96,7 @@ class Operations:
         ]
 
     async def _runtimes(self, account: str | None) -> list[RuntimeView]:
-        personal = self._gateway.personal
+        personal = self._personal
         if personal is None or account == "":  # no account, no runtimes
             return []
         records = await personal.records.list_active(account, RUNTIMES_MAX)

@@ -8,17 +8,17 @@ import shlex
 from dataclasses import dataclass
 
 from lattice.config import ModelProfile
-from lattice.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from lattice.errors import InvalidArgument, PermissionDenied, RuntimeUnreachable, Unauthenticated
 from lattice.server.principals import INFERENCE, Principal
 from lattice.server.registry import RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.backend import RelayBackend
-from lattice.server.relay.hub import RelayHub, unreachable
-from lattice.server.relay.sealing import check_public_key
+from lattice.server.relay.hub import RelayHub
 from lattice.server.resolver import Candidate, Resolution, Verdict
 from lattice.server.store.runtimes import Redemption, RuntimeRecords
 from lattice.server.store.schema import PersonalRuntimeRecord
 from lattice.server.ttl_cache import TtlCache
+from lattice.wire.sealing import check_public_key
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class PersonalRuntimes:
             raise _revoked(lattice_id)
         if not self.hub.reachable(lattice_id):
             why = "its daemon is not connected" if record.paired_at else "no daemon has been paired with it yet"
-            raise unreachable(lattice_id, why)
+            raise RuntimeUnreachable(lattice_id, why)
         profile = ModelProfile(id=PERSONAL_PREFIX + lattice_id, backend="relay", owned_by=record.account_id)
         model = RegisteredModel(profile, self._backend)
         chosen = Candidate(profile.id, Verdict.CHOSEN, f"personal runtime {record.display_name!r}")

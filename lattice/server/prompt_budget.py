@@ -26,7 +26,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from lattice.errors import InvalidArgument, ResourceExhausted
+from lattice.errors import PromptQueueTimeout, PromptTooLongForDuration
 
 T = TypeVar("T")
 
@@ -34,14 +34,6 @@ SMOOTHING = 0.3
 """Weight of the newest measurement in the moving average of a model's rate."""
 OWN_PROMPT_SLACK = 2.0
 """The first event may take this many times the prompt's estimated time, plus the queue timeout."""
-
-
-class PromptTooLongForDuration(InvalidArgument):
-    default_reason = "PROMPT_TOO_LONG_FOR_DURATION"
-
-
-class PromptQueueTimeout(ResourceExhausted):
-    default_reason = "QUEUE_TIMEOUT"
 
 
 class PromptRates:

@@ -109,6 +109,11 @@ class Resolver:
         self._roles = {name.lower(): ids for name, ids in roles.items()}
         self._escalation = escalation
 
+    @property
+    def registry(self) -> ModelRegistry:
+        """The models it resolves among."""
+        return self._registry
+
     def resolve(self, expression: str, request: ChatRequest | None = None) -> Resolution:
         try:
             return self._resolve(expression, request)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lattice.shim import anthropic_protocol as wire
+from lattice.shim import convert
 from lattice.v1 import chat_pb2, common_pb2
 
 STOP_REASONS = {
@@ -144,7 +145,7 @@ def usage_to_json(usage: common_pb2.Usage) -> dict[str, int]:
 
 
 def response_to_json(response: chat_pb2.ChatResponse) -> dict[str, Any]:
-    text = "".join(p.text for p in response.message.content if p.WhichOneof("part") == "text")
+    text = convert.message_text(response.message)
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     content += [
         {"type": "tool_use", "id": c.id, "name": c.function.name, "input": tool_input(c.function.arguments)}

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from lattice.shim import anthropic_convert, anthropic_errors, refusals
 from lattice.shim.anthropic_protocol import MessagesRequest
 from lattice.shim.event_stream import EventStream
-from lattice.shim.routes import first_answer, model_header
+from lattice.shim.routes import model_header, open_chat_stream
 from lattice.shim.upstream import Upstream, call_metadata
 
 router = APIRouter(tags=["anthropic"], route_class=anthropic_errors.AnthropicRoute)
@@ -86,14 +86,12 @@ async def messages(body: MessagesRequest, request: Request) -> JSONResponse | Ev
             param=param,
         )
     proto = anthropic_convert.request_to_proto(body)
-    upstream: Upstream = request.app.state.upstream
-    metadata = call_metadata(request)
     if not body.stream:
-        call = upstream.chat.Chat(proto, metadata=metadata)
+        upstream: Upstream = request.app.state.upstream
+        call = upstream.chat.Chat(proto, metadata=call_metadata(request))
         response = await call
         return JSONResponse(anthropic_convert.response_to_json(response), headers=await model_header(call))
-    stream = upstream.chat.StreamChat(proto, metadata=metadata)
-    first = await first_answer(stream)
+    stream, first = await open_chat_stream(request, proto)
     return EventStream(_events(stream, first), stream, await model_header(stream))
 
 

@@ -25,13 +25,14 @@ from lattice.shim import (
     personal_runtime_routes,
     proto_json,
     refusals,
+    responses_routes,
     swarm_routes,
     usage_routes,
 )
 from lattice.shim.middleware import BodyTimeout, RequestContext, SecurityHeaders
 from lattice.shim.routes import router
 from lattice.shim.upstream import Upstream
-from lattice.wire import MODEL_METADATA_KEY
+from lattice.wire.names import MODEL_METADATA_KEY, REQUEST_ID_KEY
 
 
 def create_app(
@@ -70,6 +71,7 @@ def create_app(
     app.include_router(usage_routes.router)
     app.include_router(swarm_routes.router)
     app.include_router(swarm_routes.local_router)
+    app.include_router(responses_routes.router)
     app.include_router(dashboard_routes.router)
     app.include_router(anthropic_routes.router)
     app.add_exception_handler(proto_json.InvalidBody, proto_json.invalid_body)  # type: ignore[arg-type]
@@ -97,7 +99,7 @@ def create_app(
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
-            expose_headers=["x-request-id", MODEL_METADATA_KEY, "retry-after"],
+            expose_headers=[REQUEST_ID_KEY, MODEL_METADATA_KEY, "retry-after"],
             max_age=600,
         )
     app.add_middleware(RequestContext)

@@ -123,13 +123,13 @@ def usage_to_json(usage: common_pb2.Usage) -> dict[str, int]:
     }
 
 
-def _text(message: common_pb2.Message) -> str:
+def message_text(message: common_pb2.Message) -> str:
     return "".join(p.text for p in message.content if p.WhichOneof("part") == "text")
 
 
 def chat_response_to_json(response: chat_pb2.ChatResponse) -> dict[str, Any]:
     # As OpenAI: a message that only calls tools has `content: null`.
-    text = _text(response.message)
+    text = message_text(response.message)
     message: dict[str, Any] = {"role": "assistant", "content": text or (None if response.message.tool_calls else "")}
     if response.message.tool_calls:
         message["tool_calls"] = [

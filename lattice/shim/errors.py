@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from lattice.wire import STATUS_DETAILS_METADATA_KEY
+from lattice.wire.names import STATUS_DETAILS_METADATA_KEY
 
 # gRPC code → (HTTP status, OpenAI error type)
 _HTTP = {

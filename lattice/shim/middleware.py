@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lattice.observability import logs, metrics
 from lattice.shim import errors
+from lattice.wire.names import REQUEST_ID_KEY
 
 log = structlog.get_logger("lattice.http")
 
@@ -52,7 +53,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = logs.request_id_or_new(Headers(scope=scope).get(logs.REQUEST_ID_KEY))
+        request_id = logs.request_id_or_new(Headers(scope=scope).get(REQUEST_ID_KEY))
         status = 500
         started = False
 
@@ -60,7 +61,7 @@ class RequestContext:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_KEY.encode(), request_id.encode())]
             await send(message)
 
         began = time.perf_counter()

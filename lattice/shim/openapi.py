@@ -17,6 +17,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from lattice.wire.names import API_KEY_METADATA_KEY, REQUEST_ID_KEY
+
 ERROR_SCHEMA_NAME = "ErrorResponse"
 ERROR_SCHEMA: dict[str, Any] = {
     "title": ERROR_SCHEMA_NAME,
@@ -63,7 +65,7 @@ ERROR_STATUSES = {
 }
 RETRY_STATUSES = ("429", "503", "529")  # 529: Anthropic's overloaded_error
 REQUEST_ID_HEADER = {
-    "x-request-id": {
+    REQUEST_ID_KEY: {
         "description": "The caller's `x-request-id`, or one the shim made: it is in every log line about "
         "this request, in the shim and in the server.",
         "schema": {"type": "string"},
@@ -73,7 +75,7 @@ RETRY_AFTER_HEADER = {
     "retry-after": {"description": "Seconds to wait before retrying, when known.", "schema": {"type": "integer"}}
 }
 SECURITY_SCHEMES = {
-    "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": API_KEY_METADATA_KEY},
     "BearerAuth": {"type": "http", "scheme": "bearer"},
 }
 

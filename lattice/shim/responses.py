@@ -1,7 +1,7 @@
 """The JSON the shim answers with, as pydantic models: they document it in `/openapi.json`.
 
 The routes build these bodies as dicts from the server's protos (lattice.shim.convert);
-these models only describe them, and tests/test_openapi.py checks live answers
+these models only describe them, and tests/shim/test_openapi.py checks live answers
 against the published document.
 """
 

@@ -14,7 +14,7 @@ from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event
 from lattice.shim.protocol import ChatCompletionRequest
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import chat_pb2, resolve_pb2
-from lattice.wire import MODEL_METADATA_KEY
+from lattice.wire.names import MODEL_METADATA_KEY
 
 router = APIRouter()
 
@@ -88,16 +88,14 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSO
         call = stub.Chat(proto, metadata=metadata)
         response = await call
         return JSONResponse(convert.chat_response_to_json(response), headers=await model_header(call))
-    stream = stub.StreamChat(proto, metadata=metadata)
+    stream, first = await open_chat_stream(request, proto)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    first = await first_answer(stream)
     return EventStream(_sse(stream, first, include_usage), stream, await model_header(stream))
 
 
-async def first_answer(stream: Any) -> Any:
-    """A StreamChat's first message past queue updates, awaited before answering, so that a refused
-    request gets its real HTTP status rather than a 200 stream (queue updates have no place in OpenAI's
-    chunks, nor in Anthropic's events). The call is cancelled if it fails."""
+async def open_chat_stream(request: Request, proto: chat_pb2.ChatRequest) -> tuple[Any, Any]:
+    """A StreamChat call and its first answer (`grpc.aio.EOF` for none), queue updates skipped."""
+    stream = _upstream(request).chat.StreamChat(proto, metadata=call_metadata(request))
     try:
         first = await stream.read()
         while isinstance(first, chat_pb2.StreamChatResponse) and first.HasField("queued"):
@@ -105,7 +103,7 @@ async def first_answer(stream: Any) -> Any:
     except BaseException:
         stream.cancel()
         raise
-    return first
+    return stream, first
 
 
 async def model_header(call: Any) -> dict[str, str]:

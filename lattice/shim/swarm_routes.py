@@ -34,7 +34,7 @@ from lattice.shim import (
 from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import swarm_pb2
-from lattice.wire import MODEL_METADATA_KEY
+from lattice.wire.names import MODEL_METADATA_KEY
 
 _STREAMING: dict[int | str, dict[str, Any]] = {
     200: {

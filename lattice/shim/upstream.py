@@ -7,7 +7,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from lattice.observability.logs import REQUEST_ID_KEY, current_request_id
+from lattice.observability.logs import current_request_id
 from lattice.v1 import (
     chat_pb2_grpc,
     operations_pb2_grpc,
@@ -16,16 +16,16 @@ from lattice.v1 import (
     swarm_pb2_grpc,
     usage_pb2_grpc,
 )
-from lattice.wire import FORWARDED_FOR_METADATA_KEY, PROXY_SECRET_METADATA_KEY
+from lattice.wire.names import (
+    CREDENTIAL_KEYS,
+    FORWARDED_FOR_METADATA_KEY,
+    HINT_KEYS,
+    PROXY_SECRET_METADATA_KEY,
+    REQUEST_ID_KEY,
+)
 
 # Credentials for the server to check, and Lattice's per-request hints.
-FORWARDED_HEADERS = (
-    "authorization",
-    "x-api-key",
-    "x-lattice-latency-tier",
-    "x-lattice-escalate",
-    "x-lattice-priority",
-)
+FORWARDED_HEADERS = CREDENTIAL_KEYS + HINT_KEYS
 
 
 class Upstream:

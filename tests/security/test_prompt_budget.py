@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lattice.server.prompt_budget import PromptBudget, PromptQueueTimeout, PromptTooLongForDuration
+from lattice.errors import PromptQueueTimeout, PromptTooLongForDuration
+from lattice.server.prompt_budget import PromptBudget
 
 
 def test_nothing_is_refused_before_the_model_is_measured() -> None:

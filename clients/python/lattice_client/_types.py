@@ -205,7 +205,7 @@ class Model:
     backend: str
     context_window: int
     capabilities: tuple[str, ...]
-    """`chat`, `vision`, `tools`, `json_mode`, `long_context`."""
+    """`chat`, `vision`, `tools`, `json_mode`, `long_context`, `logprobs`."""
     roles: tuple[str, ...]
     owned_by: str
     latency_tier: str

@@ -239,6 +239,7 @@ export function modelFromProto(proto: ModelProto): Model {
     latencyTier: enumName<LatencyTier | "unspecified">(LATENCY_TIERS, proto.latencyTier),
     costPerMillionTokens: proto.costPerMillionTokens,
     available: proto.available,
+    defaultMaxTokens: proto.defaultMaxTokens,
   };
 }
 

@@ -5,11 +5,12 @@
 //
 //   LatticeError                          code (gRPC)          reasons
 //   ├── InvalidArgumentError              INVALID_ARGUMENT     INVALID_ARGUMENT, CONTEXT_LENGTH_EXCEEDED, TOO_MANY_MESSAGES,
-//   │                                                          PROMPT_TOO_LARGE, SWARM_LIMIT_EXCEEDED, UPSTREAM_REJECTED
+//   │                                                          PROMPT_TOO_LARGE, SWARM_LIMIT_EXCEEDED, UPSTREAM_REJECTED,
+//   │                                                          PROMPT_TOO_LONG_FOR_DURATION, CONFLICTING_CREDENTIALS
 //   ├── NotFoundError                     NOT_FOUND            MODEL_NOT_FOUND, RUNTIME_NOT_FOUND
 //   ├── FailedPreconditionError           FAILED_PRECONDITION  NO_MODEL_SATISFIES
 //   ├── UnauthenticatedError              UNAUTHENTICATED      API_KEY_*, ACCESS_TOKEN_*, BOOTSTRAP_TOKEN_*, DAEMON_CREDENTIAL_INVALID
-//   ├── PermissionDeniedError             PERMISSION_DENIED    INSUFFICIENT_SCOPES, RUNTIME_REVOKED, DAEMON_ONLY
+//   ├── PermissionDeniedError             PERMISSION_DENIED    INSUFFICIENT_SCOPES, RUNTIME_REVOKED, RUNTIME_REPAIRED, DAEMON_ONLY
 //   ├── ResourceExhaustedError            RESOURCE_EXHAUSTED   QUEUE_FULL, QUEUE_TIMEOUT, RATE_LIMITED, TOO_MANY_STREAMS, UPSTREAM_RATE_LIMITED
 //   ├── DeadlineExceededError             DEADLINE_EXCEEDED    DEADLINE_EXCEEDED, STREAM_DURATION_EXCEEDED
 //   ├── UnavailableError                  UNAVAILABLE          BACKEND_UNAVAILABLE, RUNTIME_UNREACHABLE, MODEL_LOAD_FAILED, NO_ROOM_TO_LOAD,
@@ -150,6 +151,10 @@ export class UnavailableError extends LatticeError {
 export class ContextLengthExceededError extends InvalidArgumentError {}
 export class TooManyMessagesError extends InvalidArgumentError {}
 export class PromptTooLargeError extends InvalidArgumentError {}
+/** The prompt would take longer to read, at the model's measured prompt rate, than a chat may run. */
+export class PromptTooLongForDurationError extends InvalidArgumentError {}
+/** The call carried two different credentials (`x-api-key` and another Bearer): send one. */
+export class ConflictingCredentialsError extends InvalidArgumentError {}
 /** `metadata.limit` names it: `max_agents`, `max_rounds`, `max_total_tokens`. */
 export class SwarmLimitExceededError extends InvalidArgumentError {}
 /** An upstream refused the request itself (its 4xx). */
@@ -176,6 +181,8 @@ export class DaemonCredentialInvalidError extends UnauthenticatedError {}
 export class InsufficientScopesError extends PermissionDeniedError {}
 /** The personal runtime was revoked: no chats, no tokens, its daemon refused. */
 export class RuntimeRevokedError extends PermissionDeniedError {}
+/** The personal runtime was paired again: this daemon's credential no longer counts. */
+export class RuntimeRepairedError extends PermissionDeniedError {}
 export class DaemonOnlyError extends PermissionDeniedError {}
 
 /** The model's queue is full; `retryDelayMs` is the gateway's estimate of when a slot frees. */
@@ -230,6 +237,8 @@ export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = Object.freeze
   CONTEXT_LENGTH_EXCEEDED: ContextLengthExceededError,
   TOO_MANY_MESSAGES: TooManyMessagesError,
   PROMPT_TOO_LARGE: PromptTooLargeError,
+  PROMPT_TOO_LONG_FOR_DURATION: PromptTooLongForDurationError,
+  CONFLICTING_CREDENTIALS: ConflictingCredentialsError,
   SWARM_LIMIT_EXCEEDED: SwarmLimitExceededError,
   UPSTREAM_REJECTED: UpstreamRejectedError,
   NOT_FOUND: NotFoundError,
@@ -247,6 +256,7 @@ export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = Object.freeze
   PERMISSION_DENIED: PermissionDeniedError,
   INSUFFICIENT_SCOPES: InsufficientScopesError,
   RUNTIME_REVOKED: RuntimeRevokedError,
+  RUNTIME_REPAIRED: RuntimeRepairedError,
   DAEMON_ONLY: DaemonOnlyError,
   QUEUE_FULL: QueueFullError,
   QUEUE_TIMEOUT: QueueTimeoutError,

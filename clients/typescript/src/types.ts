@@ -150,7 +150,7 @@ export type ChatStreamEvent =
       resolution: Resolution | undefined;
     };
 
-export type Capability = "chat" | "vision" | "tools" | "json_mode" | "long_context" | "unspecified";
+export type Capability = "chat" | "vision" | "tools" | "json_mode" | "long_context" | "logprobs" | "unspecified";
 
 export interface Model {
   id: string;
@@ -163,6 +163,8 @@ export interface Model {
   latencyTier: LatencyTier | "unspecified";
   costPerMillionTokens: number;
   available: boolean;
+  /** The most tokens an answer runs to when the call sets no `maxTokens` (it then ends with `length`). */
+  defaultMaxTokens: number;
 }
 
 /** `local-model` (a local OpenAI-compatible server or the embedded model) or `assistant-runtime`. */

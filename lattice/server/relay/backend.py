@@ -6,20 +6,12 @@ import dataclasses
 from collections.abc import AsyncGenerator
 
 from lattice.config import ModelProfile
-from lattice.errors import BackendFailed, BackendRejected, BackendUnavailable, LatticeError, ResourceExhausted
 from lattice.server.backends.base import Backend, GenerationLimits
-from lattice.server.chat import ChatRequest, Delta, Finish, GenerationEvent, Usage
+from lattice.server.chat import ChatRequest, Finish, GenerationEvent
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.relay.hub import RelayHub
-from lattice.server.services.convert import chat_request_to_proto, delta_from_proto, finish_reason_from_proto
-from lattice.v1 import relay_pb2
-
-# What a daemon's failure becomes here, by its reason's family; the reason itself is kept.
-_FAILURES: tuple[tuple[tuple[str, ...], type[LatticeError]], ...] = (
-    (("BACKEND_UNAVAILABLE", "RUNTIME_UNREACHABLE", "CANCELLED"), BackendUnavailable),
-    (("UPSTREAM_RATE_LIMITED", "QUEUE_FULL", "QUEUE_TIMEOUT"), ResourceExhausted),
-    (("UPSTREAM_REJECTED", "INVALID_ARGUMENT", "CONTEXT_LENGTH_EXCEEDED"), BackendRejected),
-)
+from lattice.wire.convert import chat_request_to_proto
+from lattice.wire.relay import generation_event
 
 
 class RelayBackend(Backend):
@@ -37,27 +29,10 @@ class RelayBackend(Backend):
         events = self._hub.run(lattice_id, chat_request_to_proto(bounded))
         try:
             async for event in events:
-                kind = event.WhichOneof("event")
-                if kind == "delta":
-                    yield Delta(text=event.delta)
-                elif kind == "chat_delta":
-                    yield delta_from_proto(event.chat_delta)
-                elif kind == "finish":
-                    usage = event.finish.usage
-                    yield Finish(
-                        finish_reason_from_proto(event.finish.finish_reason),
-                        Usage(usage.prompt_tokens, usage.completion_tokens),
-                    )
+                generated = generation_event(lattice_id, event)
+                if generated is not None:
+                    yield generated
+                if isinstance(generated, Finish):
                     return
-                elif kind == "failure":
-                    raise _failure(lattice_id, event.failure)
         finally:
             await events.aclose()
-
-
-def _failure(lattice_id: str, failure: relay_pb2.WorkFailure) -> LatticeError:
-    message = f"personal runtime {lattice_id}: {failure.message}"
-    for reasons, kind in _FAILURES:
-        if failure.reason in reasons:
-            return kind(message, reason=failure.reason)
-    return BackendFailed(message, reason=failure.reason or None)

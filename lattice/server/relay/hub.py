@@ -17,19 +17,13 @@ from dataclasses import dataclass
 from nacl.public import PrivateKey, SealedBox
 from nacl.secret import SecretBox
 
-from lattice.errors import BackendFailed, BackendUnavailable, LatticeError
+from lattice.errors import BackendFailed, LatticeError, RuntimeUnreachable
 from lattice.observability import logs, metrics, tracing
-from lattice.server.relay.sealing import new_answer_key, open_box, seal
 from lattice.timestamps import now_timestamp
 from lattice.v1 import chat_pb2, relay_pb2
+from lattice.wire.sealing import new_answer_key, open_box, seal
 
 log = logging.getLogger(__name__)
-
-UNREACHABLE = "RUNTIME_UNREACHABLE"
-
-
-def unreachable(lattice_id: str, why: str) -> BackendUnavailable:
-    return BackendUnavailable(f"personal runtime {lattice_id} is not reachable: {why}", reason=UNREACHABLE)
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ class RelayHub:
         noticed yet) is closed."""
         previous = self._links.get(lattice_id)
         if previous is not None:
-            previous.close(unreachable(lattice_id, "the daemon reconnected"))
+            previous.close(RuntimeUnreachable(lattice_id, "the daemon reconnected"))
         link = RuntimeLink(lattice_id, account_id, public_key)
         self._links[lattice_id] = link
         metrics.relay_streams(len(self._links))
@@ -124,7 +118,7 @@ class RelayHub:
     def close_all(self, why: str) -> None:
         """Ends every relay stream (the gateway is stopping): daemons reconnect to the next one."""
         for link in list(self._links.values()):
-            self.detach(link, unreachable(link.lattice_id, why))
+            self.detach(link, RuntimeUnreachable(link.lattice_id, why))
 
     def receive(self, link: RuntimeLink, update: relay_pb2.WorkUpdate) -> None:
         """Sorts one answer from the daemon into its work item's queue."""
@@ -148,7 +142,7 @@ class RelayHub:
         Closing the generator early sends a cancel down the stream."""
         link = self._links.get(lattice_id)
         if link is None:
-            raise unreachable(lattice_id, "its daemon is not connected")
+            raise RuntimeUnreachable(lattice_id, "its daemon is not connected")
         work_id = uuid.uuid4().hex
         queue: asyncio.Queue[relay_pb2.WorkEvent | LinkClosed] = asyncio.Queue()
         link.work[work_id] = queue
@@ -198,6 +192,6 @@ class RelayHub:
             await asyncio.sleep(self.heartbeat_seconds / 2)
             if time.monotonic() - link.last_seen > 2 * self.heartbeat_seconds:
                 metrics.relay_heartbeats_missed(link.lattice_id)
-                self.detach(link, unreachable(link.lattice_id, "missed heartbeats"))
+                self.detach(link, RuntimeUnreachable(link.lattice_id, "missed heartbeats"))
                 return
             link.send(relay_pb2.ConnectResponse(heartbeat=relay_pb2.RelayHeartbeat(send_time=now_timestamp())))

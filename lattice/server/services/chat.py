@@ -14,14 +14,14 @@ import grpc
 
 from lattice.errors import LatticeError
 from lattice.server import chat as domain
-from lattice.server.auth import current_principal
 from lattice.server.credentials import caller_identity
 from lattice.server.gateway import ChatStream, Gateway
-from lattice.server.services import convert
+from lattice.server.services.auth import current_principal
 from lattice.server.services.status import grpc_errors
 from lattice.timestamps import now_timestamp
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
-from lattice.wire import MODEL_METADATA_KEY
+from lattice.wire import convert
+from lattice.wire.names import MODEL_METADATA_KEY
 
 Context = grpc.aio.ServicerContext[chat_pb2.ChatRequest, Any]
 
@@ -35,16 +35,18 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     def _domain_request(self, request: chat_pb2.ChatRequest, context: Context) -> domain.ChatRequest:
         metadata = convert.text_metadata(context.invocation_metadata())
         remaining = context.time_remaining()
+        principal = current_principal()
         return convert.chat_request_from_proto(
             request,
             metadata,
-            caller=caller_identity(metadata, context.peer(), current_principal(), proxy_secret=self._proxy_secret),
+            caller=caller_identity(metadata, context.peer(), principal, proxy_secret=self._proxy_secret),
+            principal=principal,
             deadline=None if remaining is None else time.monotonic() + remaining,
         )
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
         async with grpc_errors(context):
-            completion = await self._gateway.complete(self._domain_request(request, context), current_principal())
+            completion = await self._gateway.complete(self._domain_request(request, context))
             await context.send_initial_metadata(((MODEL_METADATA_KEY, completion.resolution.model),))
             return chat_pb2.ChatResponse(
                 id=_completion_id(),
@@ -105,7 +107,7 @@ async def _open_reporting_queue(
     One task and one queue: the opening task puts itself on the queue when it is done, so the common case
     (a slot at once) costs one wait, with no task per update."""
     updates: asyncio.Queue[domain.Queued | asyncio.Future[ChatStream]] = asyncio.Queue()
-    opening = asyncio.ensure_future(gateway.open_chat(request, updates.put_nowait, current_principal()))
+    opening = asyncio.ensure_future(gateway.open_chat(request, updates.put_nowait))
     opening.add_done_callback(updates.put_nowait)
     try:
         while not isinstance(update := await updates.get(), asyncio.Future):

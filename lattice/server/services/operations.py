@@ -9,12 +9,12 @@ import grpc
 from lattice import __version__
 from lattice.errors import InvalidArgument, Unauthenticated
 from lattice.server.activity import Bucket, FinishedRequest
-from lattice.server.auth import current_principal
 from lattice.server.operations import ModelView, Operations, RuntimeView
-from lattice.server.services.convert import model_to_proto
+from lattice.server.services.auth import current_principal
 from lattice.server.services.status import grpc_errors
 from lattice.timestamps import now_timestamp, timestamp_at
 from lattice.v1 import operations_pb2, operations_pb2_grpc
+from lattice.wire.convert import model_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

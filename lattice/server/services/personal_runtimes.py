@@ -6,13 +6,13 @@ from typing import Any
 
 import grpc
 
-from lattice.server.auth import current_account
 from lattice.server.personal_runtimes import PersonalRuntimes, RuntimeView
 from lattice.server.principals import Principal
-from lattice.server.services import convert
+from lattice.server.services.auth import current_account
 from lattice.server.services.status import grpc_errors
 from lattice.v1 import personal_runtime_pb2 as pb
 from lattice.v1 import personal_runtime_pb2_grpc
+from lattice.wire import convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from lattice.errors import BackendUnavailable, InvalidArgument, LatticeError
-from lattice.server.auth import current_principal
-from lattice.server.relay.hub import LinkClosed, RelayHub, RuntimeLink, unreachable
+from lattice.errors import InvalidArgument, LatticeError, RuntimeNotPaired, RuntimeUnreachable
+from lattice.server.relay.hub import LinkClosed, RelayHub, RuntimeLink
+from lattice.server.services.auth import current_principal
 from lattice.server.services.status import abort_with_error
 from lattice.server.store.runtimes import RuntimeRecords
 from lattice.v1 import relay_pb2, relay_pb2_grpc
@@ -50,7 +50,7 @@ class RelayServicer(relay_pb2_grpc.RelayServiceServicer):
                     await abort_with_error(context, message.error)
                 yield message
         finally:
-            self._hub.detach(link, unreachable(link.lattice_id, "its relay stream ended"))
+            self._hub.detach(link, RuntimeUnreachable(link.lattice_id, "its relay stream ended"))
             for task in (reader, keeper):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -65,7 +65,7 @@ class RelayServicer(relay_pb2_grpc.RelayServiceServicer):
             raise InvalidArgument(f"the relay opens with a RelayHello for {lattice_id}", field="hello.lattice_id")
         record = await self._records.by_id(lattice_id)
         if record is None or record.public_key is None:
-            raise BackendUnavailable(f"personal runtime {lattice_id} is not paired", reason="RUNTIME_NOT_PAIRED")
+            raise RuntimeNotPaired(f"personal runtime {lattice_id} is not paired")
         log.info("daemon %s connected (version %s)", lattice_id, first.hello.daemon_version or "unknown")
         return self._hub.attach(lattice_id, record.account_id, record.public_key)
 
@@ -86,4 +86,4 @@ class RelayServicer(relay_pb2_grpc.RelayServiceServicer):
             raise
         except Exception as error:  # a broken stream must end the link, whatever broke it
             why = f"its relay stream failed: {error}"
-        self._hub.detach(link, unreachable(link.lattice_id, why))
+        self._hub.detach(link, RuntimeUnreachable(link.lattice_id, why))

@@ -7,11 +7,11 @@ from typing import Any
 import grpc
 
 from lattice.errors import InvalidArgument
-from lattice.server.auth import current_principal
 from lattice.server.gateway import Gateway
-from lattice.server.services import convert
+from lattice.server.services.auth import current_principal
 from lattice.server.services.status import grpc_errors
 from lattice.v1 import resolve_pb2, resolve_pb2_grpc
+from lattice.wire import convert
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000

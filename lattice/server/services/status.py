@@ -12,7 +12,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from lattice.errors import ERROR_DOMAIN, LatticeError
-from lattice.wire import STATUS_DETAILS_METADATA_KEY
+from lattice.wire.names import STATUS_DETAILS_METADATA_KEY
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,16 @@ from typing import Any
 
 import grpc
 
-from lattice.server.auth import current_principal
 from lattice.server.credentials import caller_identity
 from lattice.server.gateway import Gateway
-from lattice.server.services import convert, swarm_convert
+from lattice.server.services import swarm_convert
+from lattice.server.services.auth import current_principal
 from lattice.server.services.status import grpc_errors
 from lattice.server.services.swarm_convert import Caller, SwarmResponse
 from lattice.server.swarm import Swarm, SwarmEvent
 from lattice.server.swarm.gateway_agents import SwarmConfig, gateway_swarm
 from lattice.v1 import swarm_pb2, swarm_pb2_grpc
+from lattice.wire import convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -30,8 +31,8 @@ class SwarmServicer(swarm_pb2_grpc.SwarmServiceServicer):
         self._proxy_secret = proxy_secret
 
     def _swarm(self) -> Swarm:
-        """A swarm whose agents are the calling principal's chats (personal runtimes answer their owner only)."""
-        return gateway_swarm(self._gateway, self._config, current_principal())
+        """A swarm whose agents are chats on the gateway, each carrying the caller's principal (`Caller`)."""
+        return gateway_swarm(self._gateway, self._config)
 
     async def Fanout(
         self, request: swarm_pb2.FanoutRequest, context: Context
@@ -82,9 +83,11 @@ async def _stream(
     async with grpc_errors(context):
         metadata = convert.text_metadata(context.invocation_metadata())
         remaining = context.time_remaining()
+        principal = current_principal()
         caller = Caller(
             metadata,
-            caller_identity(metadata, context.peer(), current_principal(), proxy_secret=proxy_secret),
+            caller_identity(metadata, context.peer(), principal, proxy_secret=proxy_secret),
+            principal,
             None if remaining is None else time.monotonic() + remaining,
         )
         async with aclosing(events(caller)) as stream:

@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message as ProtoMessage
 
 from lattice.server import chat, swarm
-from lattice.server.services import convert
+from lattice.server.principals import Principal
 from lattice.v1 import chat_pb2, common_pb2, swarm_pb2
+from lattice.wire import convert
 
 SwarmResponse = TypeVar(
     "SwarmResponse",
@@ -41,11 +42,14 @@ DEFAULT_ROUNDS = 2
 
 
 class Caller:
-    """What every agent's chat inherits from the call: metadata hints, identity, deadline."""
+    """What every agent's chat inherits from the call: metadata hints, identity, principal, deadline."""
 
-    def __init__(self, metadata: Mapping[str, str], caller: str, deadline: float | None) -> None:
+    def __init__(
+        self, metadata: Mapping[str, str], caller: str, principal: Principal | None, deadline: float | None
+    ) -> None:
         self.metadata = metadata
         self.caller = caller
+        self.principal = principal
         self.deadline = deadline
 
     def base(self, request: Any, messages: Iterable[common_pb2.Message] = ()) -> chat.ChatRequest:
@@ -55,7 +59,9 @@ class Caller:
         for name in ("max_tokens", "temperature", "seed"):
             if request.HasField(name):
                 setattr(proto, name, getattr(request, name))
-        return convert.chat_request_from_proto(proto, self.metadata, caller=self.caller, deadline=self.deadline)
+        return convert.chat_request_from_proto(
+            proto, self.metadata, caller=self.caller, principal=self.principal, deadline=self.deadline
+        )
 
 
 def fanout_spec(request: swarm_pb2.FanoutRequest, caller: Caller) -> swarm.FanoutSpec:

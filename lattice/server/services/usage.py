@@ -7,12 +7,12 @@ from typing import Any
 
 import grpc
 
-from lattice.server.auth import current_account
 from lattice.server.metering import UsageRecorder
-from lattice.server.services import convert
+from lattice.server.services.auth import current_account
 from lattice.server.services.status import grpc_errors
 from lattice.server.store.usage import DEFAULT_RANGE, UsageQuery, UsageSum
 from lattice.v1 import usage_pb2, usage_pb2_grpc
+from lattice.wire import convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

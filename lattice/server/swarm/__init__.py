@@ -10,12 +10,11 @@ from lattice.server.swarm.events import (
     RoundStarted,
     Score,
     SwarmEvent,
-    SwarmFailed,
     SwarmResult,
     Verdict,
     VerdictMethod,
 )
-from lattice.server.swarm.limits import RequestedLimits, SwarmLimitExceeded, SwarmLimits
+from lattice.server.swarm.limits import RequestedLimits, SwarmLimits
 from lattice.server.swarm.orchestration import Swarm
 from lattice.server.swarm.spec import Agent, Conclusion, DebateSpec, FanoutSpec, PipelineSpec, Step, Strategy, VoteSpec
 
@@ -39,8 +38,6 @@ __all__ = [
     "Strategy",
     "Swarm",
     "SwarmEvent",
-    "SwarmFailed",
-    "SwarmLimitExceeded",
     "SwarmLimits",
     "SwarmResult",
     "Verdict",

@@ -106,16 +106,3 @@ class SwarmResult:
 
 
 SwarmEvent = AgentStarted | AgentDelta | AgentFinished | RoundStarted | Verdict | SwarmResult
-
-
-class SwarmFailed(LatticeError):
-    """The swarm has no answer: every agent failed, or a pipeline step did.
-
-    It carries the failure's own status code and reason (a timeout stays DEADLINE_EXCEEDED, an
-    unreachable backend UNAVAILABLE), so a caller retries what is worth retrying."""
-
-    def __init__(self, message: str, failure: AgentFailure, **metadata: str) -> None:
-        super().__init__(
-            message, reason=failure.reason, metadata=metadata, retry_after_seconds=failure.retry_after_seconds
-        )
-        self.code = failure.code  # type: ignore[misc]  # the failure's status, not one fixed code per class

@@ -11,7 +11,6 @@ from lattice.config import Settings
 from lattice.errors import LatticeError, NoModelSatisfies
 from lattice.server.chat import ChatRequest
 from lattice.server.gateway import Gateway
-from lattice.server.principals import Principal
 from lattice.server.relay import PERSONAL_PREFIX
 from lattice.server.swarm.agents import AgentEvent, Opened
 from lattice.server.swarm.limits import SwarmLimits
@@ -36,9 +35,9 @@ class SwarmConfig:
         return cls(limits, settings.max_tokens_ceiling, settings.swarm_judge_max_tokens)
 
 
-def gateway_swarm(gateway: Gateway, config: SwarmConfig, principal: Principal | None = None) -> Swarm:
-    """A swarm whose agents are `principal`'s chats on `gateway`."""
-    agents = GatewayAgents(gateway, max_tokens_ceiling=config.max_tokens_ceiling, principal=principal)
+def gateway_swarm(gateway: Gateway, config: SwarmConfig) -> Swarm:
+    """A swarm whose agents are chats on `gateway`, as the principal their requests carry."""
+    agents = GatewayAgents(gateway, max_tokens_ceiling=config.max_tokens_ceiling)
     return Swarm(
         agents.run,
         config.limits,
@@ -50,10 +49,9 @@ def gateway_swarm(gateway: Gateway, config: SwarmConfig, principal: Principal | 
 
 
 class GatewayAgents:
-    def __init__(self, gateway: Gateway, *, max_tokens_ceiling: int, principal: Principal | None = None) -> None:
+    def __init__(self, gateway: Gateway, *, max_tokens_ceiling: int) -> None:
         self._gateway = gateway
         self._max_tokens_ceiling = max_tokens_ceiling
-        self._principal = principal
 
     def check(self, request: ChatRequest) -> None:
         """A malformed request, or an expression that names no model, would fail every time.
@@ -77,7 +75,7 @@ class GatewayAgents:
         return True
 
     async def run(self, request: ChatRequest) -> AsyncGenerator[AgentEvent, None]:
-        chat = await self._gateway.open_chat(request, principal=self._principal)
+        chat = await self._gateway.open_chat(request)
         async with aclosing(chat):  # closing the generator (a cancelled agent) frees the slot at once
             yield Opened(chat.resolution.model, chat.resolution)
             async for event in chat:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from lattice.errors import InvalidArgument
+from lattice.errors import InvalidArgument, SwarmLimitExceeded
 
 
 @dataclass(frozen=True)
@@ -32,17 +32,6 @@ _FIELDS = {
     "max_total_tokens": "limits.max_total_tokens",
     "agent_timeout_seconds": "limits.agent_timeout",
 }
-
-
-class SwarmLimitExceeded(InvalidArgument):
-    """The swarm would exceed a limit; `limit` names it (also in the ErrorInfo metadata)."""
-
-    default_reason = "SWARM_LIMIT_EXCEEDED"
-
-    def __init__(self, message: str, *, field: str, limit: str) -> None:
-        super().__init__(message, field=field)
-        self.metadata["limit"] = limit
-        self.limit = limit
 
 
 def tightened(configured: SwarmLimits, requested: RequestedLimits) -> SwarmLimits:

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 
-from lattice.errors import InvalidArgument, ModelNotFound
+from lattice.errors import InvalidArgument, ModelNotFound, SwarmFailed
 from lattice.server.chat import CHARS_PER_TOKEN, ChatRequest, Message, Role, Sampling, TextPart, Usage
 from lattice.server.swarm.agents import AgentRunner, RequestCheck
 from lattice.server.swarm.crowd import Call, run_agents
@@ -21,7 +21,6 @@ from lattice.server.swarm.events import (
     RoundStarted,
     Score,
     SwarmEvent,
-    SwarmFailed,
     SwarmResult,
     Verdict,
     VerdictMethod,

@@ -1,4 +1,4 @@
-// The SDK against live gateways, as an app developer uses it. tests/test_typescript_sdk.py starts
+// The SDK against live gateways, as an app developer uses it. tests/clients/test_typescript_sdk.py starts
 // everything (two gateways with their own databases, an echo provider for the daemons, Envoy),
 // makes the keys and runs this file with node's test runner, passing where things are in SDK_TEST_*
 // variables. This file pairs its daemons itself, running `lattice-ctl` as the walkthrough does.
@@ -41,12 +41,12 @@ const MANAGE_SCOPE = "lattice:compute:personal_runtime:manage";
 
 function env(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this through tests/test_typescript_sdk.py`);
+  if (!value) throw new Error(`${name} is not set: run this through tests/clients/test_typescript_sdk.py`);
   return value;
 }
 
 const live = process.env.SDK_TEST_GRPC_URL !== undefined;
-const skip = live ? false : "no live gateway: tests/test_typescript_sdk.py sets SDK_TEST_*";
+const skip = live ? false : "no live gateway: tests/clients/test_typescript_sdk.py sets SDK_TEST_*";
 
 function client(credential: Credential | undefined, overrides: Partial<ConstructorParameters<typeof ComputeClient>[0]> = {}) {
   return new ComputeClient({
