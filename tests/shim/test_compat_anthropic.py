@@ -6,6 +6,7 @@ in Anthropic's shape with Anthropic's status codes (the credential judged before
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -14,7 +15,7 @@ import pytest
 from anthropic.types import MessageParam, TextBlock, ToolParam, ToolUseBlock
 
 from tests.conftest import API_KEY
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, start_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -299,3 +300,24 @@ def test_stream_events_are_named_as_their_type(gateway: GatewayProcess) -> None:
     payloads = [json.loads(line.removeprefix("data: ")) for line in lines[1::2]]
     assert names == [p["type"] for p in payloads]
     assert names[:3] == ["message_start", "content_block_start", "ping"] and names[-1] == "message_stop"
+
+
+@pytest.fixture(scope="module")
+def one_slot_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """The default model with one slot and no queue: a second request while one runs is refused at once."""
+    process = start_gateway(tmp_path_factory.mktemp("one-slot"), LATTICE_LLAMACPP_PARALLEL="1", LATTICE_QUEUE_SIZE="0")
+    yield process
+    process.stop()
+
+
+def test_a_full_gateway_is_overloaded_529_while_a_stream_holds_the_slot(one_slot_gateway: GatewayProcess) -> None:
+    counting: list[MessageParam] = [{"role": "user", "content": "Count from 1 to 200, separated by commas."}]
+    with client(one_slot_gateway).messages.stream(
+        model=MODEL, max_tokens=256, messages=counting, extra_body=GREEDY
+    ) as busy:
+        next(iter(busy.text_stream))  # the one slot is taken: the answer has begun
+        with pytest.raises(anthropic.APIStatusError) as refused:
+            client(one_slot_gateway).messages.create(model=MODEL, max_tokens=4, messages=PARIS)
+    assert isinstance(refused.value, anthropic.OverloadedError) and refused.value.status_code == 529
+    assert refused.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert refused.value.response.headers["retry-after"]
