@@ -17,6 +17,8 @@ from lattice import __version__
 from lattice.observability import tracing
 from lattice.observability.metrics import exposition
 from lattice.shim import (
+    anthropic_errors,
+    anthropic_routes,
     completions_routes,
     dashboard_routes,
     embeddings_routes,
@@ -28,7 +30,6 @@ from lattice.shim import (
     responses_routes,
     swarm_routes,
     usage_routes,
-    validation,
 )
 from lattice.shim.middleware import BodyTimeout, RequestContext, SecurityHeaders
 from lattice.shim.routes import router
@@ -73,10 +74,12 @@ def create_app(
     app.include_router(personal_runtime_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(swarm_routes.router)
+    app.include_router(swarm_routes.local_router)
     app.include_router(responses_routes.router)
     app.include_router(dashboard_routes.router)
+    app.include_router(anthropic_routes.router)
     app.add_exception_handler(proto_json.InvalidBody, proto_json.invalid_body)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, refusals.invalid_body)  # type: ignore[arg-type]
     app.add_exception_handler(refusals.InvalidRequest, refusals.invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(grpc.aio.AioRpcError, _grpc_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
@@ -109,16 +112,6 @@ def create_app(
     return app
 
 
-async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors_ = exc.errors()
-    first = errors_[0] if errors_ else {}
-    if first.get("type") == "json_invalid":
-        message = f"the body is not valid JSON: {first.get('ctx', {}).get('error', 'parse error')}"
-        return await refusals.refuse(request, message, code="invalid_argument")
-    refusal = validation.refusal(errors_, exc.body)
-    return await refusals.refuse(request, refusal.message, param=refusal.param, code=refusal.code)
-
-
 async def _grpc_error(_request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
     error = errors.from_grpc(exc)
     return JSONResponse(error.body, error.status, headers=error.headers)
@@ -135,6 +128,8 @@ _HTTP_ERRORS = {
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if anthropic_errors.is_anthropic_path(request.url.path):
+        return anthropic_errors.http_error(request, exc)
     type_, code = _HTTP_ERRORS.get(exc.status_code, ("invalid_request_error", "invalid_request"))
     message = str(exc.detail)
     if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):

@@ -11,7 +11,7 @@ from google.protobuf import json_format, struct_pb2
 from lattice.shim import protocol
 from lattice.v1 import chat_pb2, common_pb2
 
-_ROLES = {
+ROLES = {
     "system": common_pb2.ROLE_SYSTEM,
     "developer": common_pb2.ROLE_SYSTEM,
     "user": common_pb2.ROLE_USER,
@@ -39,7 +39,7 @@ FINISH_REASONS = {
 def chat_request_to_proto(body: protocol.ChatCompletionRequest) -> chat_pb2.ChatRequest:
     request = chat_pb2.ChatRequest(
         model=body.model,
-        messages=[_message_to_proto(m) for m in body.messages],
+        messages=[message_to_proto(m) for m in body.messages],
         stop=[body.stop] if isinstance(body.stop, str) else (body.stop or []),
         tools=[_tool_to_proto(t) for t in body.tools],
         user=body.user,
@@ -72,7 +72,7 @@ def chat_request_to_proto(body: protocol.ChatCompletionRequest) -> chat_pb2.Chat
     return request
 
 
-def _message_to_proto(message: protocol.ChatMessage) -> common_pb2.Message:
+def message_to_proto(message: protocol.ChatMessage) -> common_pb2.Message:
     if isinstance(message.content, str):
         parts = [common_pb2.ContentPart(text=message.content)]
     elif message.content is None:
@@ -85,7 +85,7 @@ def _message_to_proto(message: protocol.ChatMessage) -> common_pb2.Message:
             for p in message.content
         ]
     return common_pb2.Message(
-        role=_ROLES[message.role],
+        role=ROLES[message.role],
         content=parts,
         name=message.name,
         tool_calls=[

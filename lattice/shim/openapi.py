@@ -63,7 +63,7 @@ ERROR_STATUSES = {
     "503": "The server, model or upstream is unavailable for now.",
     "504": "The deadline passed, or the answer ran past `max_stream_seconds` (`stream_duration_exceeded`).",
 }
-RETRY_STATUSES = ("429", "503")
+RETRY_STATUSES = ("429", "503", "529")  # 529: Anthropic's overloaded_error
 REQUEST_ID_HEADER = {
     REQUEST_ID_KEY: {
         "description": "The caller's `x-request-id`, or one the shim made: it is in every log line about "
@@ -106,8 +106,10 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
-            for status, description in ERROR_STATUSES.items():
-                responses.setdefault(status, {"description": description, "content": error_content})
+            # A route that documents its own 400 answers errors in its own API's shape (Anthropic's).
+            if "400" not in responses:
+                for status, description in ERROR_STATUSES.items():
+                    responses.setdefault(status, {"description": description, "content": error_content})
             for status, response in responses.items():
                 headers = response.setdefault("headers", {})
                 headers.update(REQUEST_ID_HEADER)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import grpc
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from lattice.shim import errors
+from lattice.shim import errors, validation
 from lattice.shim.upstream import UnforwardableHeader, Upstream, call_metadata
 from lattice.v1 import resolve_pb2
 
@@ -44,6 +45,17 @@ async def refuse(request: Request, message: str, *, param: str | None = None, co
 
 async def invalid_request(request: Request, exc: InvalidRequest) -> JSONResponse:
     return await refuse(request, exc.message, param=exc.param, code=exc.code)
+
+
+async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A body pydantic refused (or that is not JSON at all), as OpenAI refuses it."""
+    errors_ = exc.errors()
+    first = errors_[0] if errors_ else {}
+    if first.get("type") == "json_invalid":
+        message = f"the body is not valid JSON: {first.get('ctx', {}).get('error', 'parse error')}"
+        return await refuse(request, message, code="invalid_argument")
+    refusal = validation.refusal(errors_, exc.body)
+    return await refuse(request, refusal.message, param=refusal.param, code=refusal.code)
 
 
 async def _credential_refusal(request: Request) -> JSONResponse | None:

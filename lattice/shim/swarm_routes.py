@@ -1,5 +1,6 @@
-"""Swarm over REST: POST /v1/swarm/{fanout,vote,pipeline,debate} with the contract's own JSON (as
-Envoy's transcoding takes it), and the chat completion a `swarm` object turns into a Vote.
+"""Swarm over REST: POST /v1/swarm/{fanout,vote,pipeline,debate} (and /swarm/…, Local Lattice's paths)
+with the contract's own JSON (as Envoy's transcoding takes it) or Local Lattice's shapes
+(lattice.shim.swarm_shapes), and the chat completion a `swarm` object turns into a Vote.
 
 Non-streaming answers collect the stream: `{"result", "verdict", "events"}`, the events without
 the deltas (each `agentFinished` holds its whole text). `"stream": true` answers server-sent
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -20,13 +21,20 @@ from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from lattice.shim import convert, errors, protocol, refusals, responses, swarm_convert
+from lattice.shim import (
+    convert,
+    errors,
+    protocol,
+    refusals,
+    responses,
+    swarm_convert,
+    swarm_local_answers,
+    swarm_shapes,
+)
 from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import swarm_pb2
 from lattice.wire.names import MODEL_METADATA_KEY
-
-router = APIRouter(prefix="/v1/swarm", tags=["swarm"])
 
 _STREAMING: dict[int | str, dict[str, Any]] = {
     200: {
@@ -34,37 +42,65 @@ _STREAMING: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": responses.SWARM_EVENT_SCHEMA}},
     }
 }
+_METHODS = {
+    "fanout": swarm_pb2.FanoutRequest,
+    "vote": swarm_pb2.VoteRequest,
+    "pipeline": swarm_pb2.PipelineRequest,
+    "debate": swarm_pb2.DebateRequest,
+}
 
 
-@router.post("/fanout", response_model=None, responses=_STREAMING)
-async def fanout(body: dict[str, Any], request: Request) -> JSONResponse | EventStream:
-    """SwarmService.Fanout: a FanoutRequest's JSON, plus `stream`."""
-    return await _swarm(request, body, swarm_pb2.FanoutRequest(), "Fanout")
+_LOCAL_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Local Lattice's answer (a `swarm.fanout`, or a `chat.completion` with a `swarm` object); "
+        "with `stream: true`, server-sent events.",
+        "content": {"text/event-stream": {"schema": responses.SWARM_EVENT_SCHEMA}},
+    }
+}
 
 
-@router.post("/vote", response_model=None, responses=_STREAMING)
-async def vote(body: dict[str, Any], request: Request) -> JSONResponse | EventStream:
-    """SwarmService.Vote: a VoteRequest's JSON, plus `stream`."""
-    return await _swarm(request, body, swarm_pb2.VoteRequest(), "Vote")
+def _router(prefix: str, *, local_answers: bool) -> APIRouter:
+    """The four swarm routes under `prefix`: `/v1/swarm` (Lattice's) or `/swarm` (Local Lattice's paths,
+    answered in Local Lattice's shapes: `local_answers`); both take either request shape
+    (lattice.shim.swarm_shapes)."""
+    router = APIRouter(prefix=prefix, tags=["swarm"])
+    for path, request_type in _METHODS.items():
+        method = path.capitalize()
+        router.add_api_route(
+            f"/{path}",
+            _endpoint(request_type, method, local_answers),
+            methods=["POST"],
+            response_model=None,
+            responses=_LOCAL_ANSWERS if local_answers else _STREAMING,
+            name=f"{prefix.strip('/').replace('/', '_')}_{path}",
+            summary=f"SwarmService.{method}",
+            description=f"A {request_type.__name__}'s JSON (or Local Lattice's shape: OpenAI-style `messages`, "
+            "`models`), plus `stream`.",
+        )
+    return router
 
 
-@router.post("/pipeline", response_model=None, responses=_STREAMING)
-async def pipeline(body: dict[str, Any], request: Request) -> JSONResponse | EventStream:
-    """SwarmService.Pipeline: a PipelineRequest's JSON, plus `stream`."""
-    return await _swarm(request, body, swarm_pb2.PipelineRequest(), "Pipeline")
+def _endpoint(
+    request_type: type[Message], method: str, local_answers: bool
+) -> Callable[..., Awaitable[JSONResponse | EventStream]]:
+    async def endpoint(body: dict[str, Any], request: Request) -> JSONResponse | EventStream:
+        return await _swarm(request, body, request_type(), method, local_answers=local_answers)
+
+    return endpoint
 
 
-@router.post("/debate", response_model=None, responses=_STREAMING)
-async def debate(body: dict[str, Any], request: Request) -> JSONResponse | EventStream:
-    """SwarmService.Debate: a DebateRequest's JSON, plus `stream`."""
-    return await _swarm(request, body, swarm_pb2.DebateRequest(), "Debate")
+router = _router("/v1/swarm", local_answers=False)
+local_router = _router("/swarm", local_answers=True)
 
 
-async def _swarm(request: Request, body: dict[str, Any], message: Message, method: str) -> JSONResponse | EventStream:
+async def _swarm(
+    request: Request, body: dict[str, Any], message: Message, method: str, *, local_answers: bool = False
+) -> JSONResponse | EventStream:
     body = dict(body)
     stream = body.pop("stream", False)
     if not isinstance(stream, bool):
         raise refusals.InvalidRequest("stream must be true or false", param="stream", code="invalid_type")
+    body = swarm_shapes.to_proto_json(body, method)
     try:
         json_format.ParseDict(body, message)
     except json_format.ParseError as error:
@@ -76,6 +112,9 @@ async def _swarm(request: Request, body: dict[str, Any], message: Message, metho
             events = [m async for m in _rest(call, first)]
         finally:
             call.cancel()
+        if local_answers:
+            answer, headers = swarm_local_answers.answer(message, events)
+            return JSONResponse(answer, headers=headers)
         return JSONResponse(_collected(events))
     return EventStream(_sse(call, first), call)
 

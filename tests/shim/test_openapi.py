@@ -61,9 +61,12 @@ def test_every_operation_documents_its_errors_in_the_openai_envelope() -> None:
         for method, operation in operations.items():
             responses = operation["responses"]
             assert "422" not in responses, (path, method)  # FastAPI's guess; the shim answers 400
-            for status in ("400", "401", "403", "404", "413", "429", "500", "503", "504"):
+            anthropic = path.startswith("/v1/messages")  # Anthropic's API: Anthropic's error shape and 529
+            for status in ("400", "401", "403", "404", "413", "429", "500", "529" if anthropic else "503", "504"):
                 schema = responses[status]["content"]["application/json"]["schema"]
-                if (path, status) != ("/healthz", "503"):
+                if anthropic:
+                    assert schema["title"] == "AnthropicError" and "503" not in responses, (path, method, status)
+                elif (path, status) != ("/healthz", "503"):
                     assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (path, method, status)
             assert "retry-after" in responses["429"]["headers"]
             assert all("x-request-id" in r["headers"] for r in responses.values())
@@ -187,9 +190,14 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]
 schema = schemathesis.openapi.from_dict(document())
 
 
-def in_the_openai_envelope(ctx: CheckContext, response: Any, case: Any) -> bool | None:
+def in_the_apis_envelope(ctx: CheckContext, response: Any, case: Any) -> bool | None:
     if response.status_code < 400:
         return None
+    if case.operation.path.startswith("/v1/messages"):  # Anthropic's API answers in Anthropic's shape
+        body = response.json()
+        assert body.get("type") == "error" and set(body["error"]) == {"type", "message"}, response.text
+        assert isinstance(body["error"]["message"], str) and body["error"]["message"], response.text
+        return True
     error = response.json()["error"]
     assert isinstance(error["message"], str) and error["message"], response.text
     assert isinstance(error["type"], str) and error["type"], response.text
@@ -198,14 +206,15 @@ def in_the_openai_envelope(ctx: CheckContext, response: Any, case: Any) -> bool 
 
 
 def no_server_error(ctx: CheckContext, response: Any, case: Any) -> bool | None:
-    # 503 is the documented "unavailable for now" of a reachable gateway; anything else 5xx is a bug.
-    assert response.status_code < 500 or response.status_code == 503, f"{response.status_code}: {response.text}"
+    # 503 (529, Anthropic's overloaded_error) is the documented "unavailable for now" of a reachable gateway;
+    # anything else 5xx is a bug.
+    assert response.status_code < 500 or response.status_code in (503, 529), f"{response.status_code}: {response.text}"
     return None
 
 
 CHECKS = [
     no_server_error,
-    in_the_openai_envelope,
+    in_the_apis_envelope,
     checks.status_code_conformance,
     checks.content_type_conformance,
     checks.response_headers_conformance,
@@ -228,7 +237,7 @@ def test_fuzzing_finds_no_server_error_and_only_documented_answers(
 
 def aimed_at_the_model(case: schemathesis.Case[Any]) -> bool:
     positive = case.meta is not None and not case.meta.generation.mode.is_negative
-    return positive and case.operation.path == "/v1/chat/completions" and isinstance(case.body, dict)
+    return positive and case.operation.path in ("/v1/chat/completions", "/v1/messages") and isinstance(case.body, dict)
 
 
 @pytest.mark.slow
