@@ -373,6 +373,11 @@ class Settings(BaseSettings):
         default=False,
         description="Log each chat's messages and answer (at info). Off: prompts and completions never reach the logs.",
     )
+    shim_transport: Literal["in_process", "channel"] = Field(
+        default="in_process",
+        description="How the shim inside `lattice serve` reaches the servicers: `in_process` (no sockets, through the "
+        "same interceptors) or `channel` (a gRPC channel over loopback, as a shim in its own process uses).",
+    )
     shim_metrics: bool = Field(
         default=True,
         description="Serve Prometheus metrics at `GET /metrics` on the REST port (unauthenticated, like `/healthz`; "

@@ -23,6 +23,7 @@ from lattice.server.app import (
     set_serving,
 )
 from lattice.server.backends.mlx.worker import MlxWorker
+from lattice.server.in_process_channel import InProcessChannel, InProcessServer
 from lattice.server.metering import UsageRecorder
 from lattice.server.store import open_store
 from lattice.server.store.usage import UsageLedger
@@ -65,9 +66,11 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     gateway = build_gateway(settings, worker, personal, usage)
     # Lets the server trust the client addresses our own shim reports, and no one else's.
     proxy_secret = secrets.token_urlsafe(32)
+    # The embedded shim reaches the servicers without sockets, through the same interceptors.
+    in_process = InProcessServer() if settings.shim_transport == "in_process" else None
     try:
         server, port, health_servicer = create_server(
-            settings, gateway, build_authenticator(settings, store), proxy_secret=proxy_secret
+            settings, gateway, build_authenticator(settings, store), proxy_secret=proxy_secret, in_process=in_process
         )
     except RuntimeError as error:
         raise StartupError(f"cannot listen for gRPC on {settings.grpc_host}:{settings.grpc_port}: {error}") from error
@@ -88,6 +91,7 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
             cors_origins=settings.cors_origins,
             metrics=settings.shim_metrics,
             proxy_secret=proxy_secret,
+            channel=None if in_process is None else InProcessChannel(in_process),
         )
         # Keep idle connections longer than clients do (the OpenAI SDK pools them): a server that closes
         # first races the client reusing the connection, which then fails with a read error.

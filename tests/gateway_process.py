@@ -57,8 +57,13 @@ class GatewayProcess:
         return self.process.returncode
 
 
+# Passed through to the gateways tests start: `LATTICE_SHIM_TRANSPORT=channel` runs the shim's tests over
+# a loopback gRPC channel instead of the in-process one (the Makefile's `test` runs them both ways).
+PASSED_THROUGH = ("LATTICE_SHIM_TRANSPORT",)
+
+
 def lattice_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_") or k in PASSED_THROUGH}
     env.update({"LATTICE_HOME": str(TEST_HOME), "HF_HUB_OFFLINE": "1", **overrides})
     return env
 

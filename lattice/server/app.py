@@ -17,6 +17,7 @@ from lattice.server.backends.engines import LocalModels
 from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.backends.upstream.openai import OpenAIUpstream
 from lattice.server.gateway import Gateway
+from lattice.server.in_process_channel import InProcessServer
 from lattice.server.limits import RequestLimits
 from lattice.server.metering import UsageRecorder
 from lattice.server.oauth import OAuthVerifier
@@ -194,10 +195,16 @@ def _proxy(upstream: Upstream, settings: Settings, registry: ModelRegistry) -> B
 
 
 def create_server(
-    settings: Settings, gateway: Gateway, authenticator: Authenticator, *, proxy_secret: str | None = None
+    settings: Settings,
+    gateway: Gateway,
+    authenticator: Authenticator,
+    *,
+    proxy_secret: str | None = None,
+    in_process: InProcessServer | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Builds the server and binds it; returns it with its port (useful when `grpc_port` is 0).
-    `proxy_secret` is the embedded shim's: a call that carries it may say whose it is (`x-forwarded-for`)."""
+    `proxy_secret` is the embedded shim's: a call that carries it may say whose it is (`x-forwarded-for`).
+    `in_process` records the servicers and interceptors too, for the embedded shim's in-process channel."""
     interceptors: list[grpc.aio.ServerInterceptor] = [
         # The RPC's trace span (when tracing is configured) around everything, continuing the caller's trace.
         *tracing.server_interceptors(),
@@ -216,27 +223,28 @@ def create_server(
             ("grpc.http2.min_recv_ping_interval_without_data_ms", RELAY_MIN_PING_INTERVAL_MS),
         ],
     )
-    chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(gateway, proxy_secret=proxy_secret), server)
-    resolve_pb2_grpc.add_ResolveServiceServicer_to_server(ResolveServicer(gateway), server)
+    registrar = server if in_process is None else in_process.registrar(server, interceptors)
+    chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(gateway, proxy_secret=proxy_secret), registrar)
+    resolve_pb2_grpc.add_ResolveServiceServicer_to_server(ResolveServicer(gateway), registrar)
     swarm_pb2_grpc.add_SwarmServiceServicer_to_server(
-        SwarmServicer(gateway, SwarmConfig.from_settings(settings), proxy_secret=proxy_secret), server
+        SwarmServicer(gateway, SwarmConfig.from_settings(settings), proxy_secret=proxy_secret), registrar
     )
     if gateway.personal is not None:
         personal_runtime_pb2_grpc.add_PersonalRuntimeServiceServicer_to_server(
-            PersonalRuntimeServicer(gateway.personal), server
+            PersonalRuntimeServicer(gateway.personal), registrar
         )
         relay_pb2_grpc.add_RelayServiceServicer_to_server(
-            RelayServicer(gateway.personal.hub, gateway.personal.records), server
+            RelayServicer(gateway.personal.hub, gateway.personal.records), registrar
         )
     if gateway.usage is not None:
-        usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(gateway.usage), server)
+        usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(gateway.usage), registrar)
     if gateway.activity is not None:
         operations_pb2_grpc.add_OperationsServiceServicer_to_server(
-            OperationsServicer(Operations(gateway, gateway.activity)), server
+            OperationsServicer(Operations(gateway, gateway.activity)), registrar
         )
     health_servicer = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), registrar)
     port = server.add_insecure_port(f"{_bracketed(settings.grpc_host)}:{settings.grpc_port}")
     return server, port, health_servicer
 

@@ -41,19 +41,25 @@ def create_app(
     cors_origins: Sequence[str] = (),
     metrics: bool = True,
     proxy_secret: str | None = None,
+    channel: grpc.aio.Channel | None = None,
 ) -> FastAPI:
     """The shim, talking to the gRPC server at `grpc_target` (`host:port`). Browsers may call it from
     `cors_origins` only; `metrics` serves the process's Prometheus metrics at `/metrics`. `proxy_secret`,
-    the server's, has the server trust the client addresses the shim reports (else it sees one caller)."""
+    the server's, has the server trust the client addresses the shim reports (else it sees one caller).
+    `channel`, when given, is used instead of one to `grpc_target` (inside `lattice serve`: the in-process one)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if channel is not None:
+            app.state.upstream = Upstream(channel, proxy_secret)
+            yield
+            return
         async with grpc.aio.insecure_channel(
             grpc_target,
             options=[("grpc.max_send_message_length", max_body_bytes)],
             interceptors=tracing.client_interceptors(),  # none unless tracing is configured
-        ) as channel:
-            app.state.upstream = Upstream(channel, proxy_secret)
+        ) as opened:
+            app.state.upstream = Upstream(opened, proxy_secret)
             yield
 
     # No /docs or /redoc: their pages load scripts from a CDN, which the strict CSP (and no internet) forbid.
