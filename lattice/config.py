@@ -373,6 +373,15 @@ class Settings(BaseSettings):
         default=False,
         description="Log each chat's messages and answer (at info). Off: prompts and completions never reach the logs.",
     )
+    shim_workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="REST shims `lattice serve` runs (`--shim-workers`); unset: one per core beyond the first, "
+        "at most 4. 0 or 1: the shim embedded in the gateway's process, in-process; 2 or more: that many worker "
+        "processes sharing the HTTP port, each a gRPC client of the gateway over a real channel, their `/metrics` "
+        "the gateway's.",
+    )
     shim_transport: Literal["in_process", "channel"] = Field(
         default="in_process",
         description="How the shim inside `lattice serve` reaches the servicers: `in_process` (no sockets, through the "

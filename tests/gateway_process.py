@@ -64,7 +64,9 @@ PASSED_THROUGH = ("LATTICE_SHIM_TRANSPORT",)
 
 def lattice_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_") or k in PASSED_THROUGH}
-    env.update({"LATTICE_HOME": str(TEST_HOME), "HF_HUB_OFFLINE": "1", **overrides})
+    # One embedded shim whatever the machine's cores (the default scales with them): tests/test_shim_workers.py
+    # starts workers itself.
+    env.update({"LATTICE_HOME": str(TEST_HOME), "HF_HUB_OFFLINE": "1", "LATTICE_SHIM_WORKERS": "1", **overrides})
     return env
 
 
