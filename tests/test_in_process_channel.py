@@ -16,6 +16,9 @@ from lattice.server.in_process_channel import InProcessChannel, InProcessServer
 from lattice.server.observability import ObservabilityInterceptor
 from lattice.v1 import chat_pb2, chat_pb2_grpc, resolve_pb2, resolve_pb2_grpc
 
+MANY = 10_000
+"""More messages than the in-process buffer holds: the servicer waits for its reader."""
+
 
 class Servicer(chat_pb2_grpc.ChatServiceServicer):
     """Does what the request's `model` says; records how each call ended on the server side."""
@@ -47,7 +50,7 @@ class Servicer(chat_pb2_grpc.ChatServiceServicer):
 
     async def StreamChat(self, request: chat_pb2.ChatRequest, context: Any) -> AsyncIterator[Any]:
         what = request.model
-        for i in range(3):
+        for i in range(MANY if what == "many" else 3):
             yield chat_pb2.StreamChatResponse(id=str(i))
             if what == "abort-after-one":
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "gone")
@@ -146,6 +149,12 @@ async def test_a_stream_reads_to_eof_and_iterates(served: tuple[grpc.aio.Channel
     assert read == ["0", "1", "2"]
     assert await call.read() is grpc.aio.EOF
     assert [m.id async for m in stub.StreamChat(chat_pb2.ChatRequest(model="plain"))] == ["0", "1", "2"]
+
+
+async def test_a_long_stream_arrives_whole_and_in_order(served: tuple[grpc.aio.Channel, Servicer]) -> None:
+    channel, _ = served
+    call = chat_pb2_grpc.ChatServiceStub(channel).StreamChat(chat_pb2.ChatRequest(model="many"))
+    assert [m.id async for m in call] == [str(i) for i in range(MANY)]
 
 
 async def test_a_stream_that_fails_gives_its_messages_then_the_error(

@@ -22,6 +22,7 @@ import contextvars
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, NamedTuple, TypeAlias
 
@@ -245,7 +246,9 @@ class _Call:
         self._context = ServicerContext(self, sent, deadline)
         self._initial: asyncio.Future[tuple[tuple[str, str | bytes], ...]] = loop.create_future()
         self._status: asyncio.Future[_Status] = loop.create_future()
-        self._messages: asyncio.Queue[Any] = asyncio.Queue(STREAM_BUFFER)
+        # A deque and two futures, not an asyncio.Queue: one reader and one writer need no more, per call.
+        self._messages: deque[Any] = deque()
+        self._room: asyncio.Future[None] | None = None  # what a writer waiting for room in the buffer awaits
         self._ending: _Status | None = None  # set by cancel() or the deadline, before the task is stopped
         self._locally_cancelled = False
         self._wake: asyncio.Future[None] | None = None  # what a reader waiting for a message awaits
@@ -266,7 +269,10 @@ class _Call:
 
     async def put(self, message: Any) -> None:
         self.send_initial(())
-        await self._messages.put(message)
+        while len(self._messages) >= STREAM_BUFFER:
+            self._room = asyncio.get_running_loop().create_future()
+            await self._room
+        self._messages.append(message)
         self._wake_reader()
 
     async def _run(self, server: InProcessServer, details: HandlerCallDetails, request: Any) -> None:
@@ -382,15 +388,17 @@ class _Call:
 
     async def _next(self) -> Any:
         """The next message, EOF at a good end; raises at a bad one (once the messages before it are read)."""
-        while self._messages.empty() and not self._status.done():
+        while not self._messages and not self._status.done():
             self._wake = asyncio.get_running_loop().create_future()
             try:
                 await self._wake
             except asyncio.CancelledError:  # the reader gave up: the call ends, as grpc.aio's does
                 self.cancel()
                 raise
-        if not self._messages.empty():
-            return self._messages.get_nowait()
+        if self._messages:
+            if self._room is not None and not self._room.done():
+                self._room.set_result(None)
+            return self._messages.popleft()
         if self._status.result().code == grpc.StatusCode.OK and not self._locally_cancelled:
             return grpc.aio.EOF
         raise await self._error()
