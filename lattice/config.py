@@ -441,10 +441,7 @@ class Settings(BaseSettings):
     @property
     def grpc_target(self) -> str:
         """Where a client on this machine reaches the gRPC server."""
-        host = "127.0.0.1" if self.grpc_host in ("0.0.0.0", "") else self.grpc_host
-        if host == "::":
-            host = "::1"
-        return f"[{host}]:{self.grpc_port}" if ":" in host else f"{host}:{self.grpc_port}"
+        return local_address(self.grpc_host, self.grpc_port)
 
 
 def is_loopback(host: str) -> bool:
@@ -471,3 +468,11 @@ def check_safe_to_bind(settings: Settings) -> None:
                 f"refusing to bind the {what} server to {host!r} without an API key: "
                 "set LATTICE_API_KEY (or LATTICE_REQUIRE_AUTH with keys from `lattice keys create`), or bind 127.0.0.1"
             )
+
+
+def local_address(host: str, port: int) -> str:
+    """`host:port` as a client on this machine reaches a server bound to `host` (a wildcard: loopback)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    if host == "::":
+        host = "::1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

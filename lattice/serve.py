@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from lattice.config import Settings, check_safe_to_bind
+from lattice.config import Settings, check_safe_to_bind, local_address
 from lattice.observability import metrics, tracing
 from lattice.observability.metrics import MetricsServer
 from lattice.server.app import (
@@ -35,7 +35,8 @@ log = logging.getLogger("lattice")
 
 
 class StartupError(Exception):
-    """The gateway cannot start: a port is taken, or the default model is not installed."""
+    """The gateway cannot start (a port is taken, the default model is not installed), or a shim worker
+    it started has died."""
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -92,7 +93,9 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     tasks: list[asyncio.Task[None]] = []
     if http_socket is not None and metrics_dir is not None:
         assert metrics_server is not None  # the workers' /metrics is the gateway's
-        spec = WorkerSpec(bound.grpc_target, proxy_secret, f"http://127.0.0.1:{metrics_server.port}/metrics")
+        metrics_host = settings.metrics_host if settings.metrics_port is not None else "127.0.0.1"
+        metrics_url = f"http://{local_address(metrics_host, metrics_server.port)}/metrics"
+        spec = WorkerSpec(bound.grpc_target, proxy_secret, metrics_url)
         workers = await ShimWorkers.start(worker_count, http_socket, spec, metrics_dir)
         tasks.append(asyncio.create_task(workers.exited(), name="workers"))
     elif http_socket is not None:
@@ -122,7 +125,9 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
             raise StartupError(str(error)) from error
         await set_serving(health_servicer, True)
         log.info("ready: gRPC %s:%d, REST %s", settings.grpc_host, port, _http_url(http_socket))
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if any(task.get_name() == "workers" for task in done):
+            raise StartupError("a shim worker exited, so the gateway stopped (the log above says why)")
     finally:
         log.info("shutting down")
         await set_serving(health_servicer, False)

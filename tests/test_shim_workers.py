@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pathlib
 import signal
 from collections.abc import Iterator
@@ -99,5 +100,16 @@ def test_a_stop_lets_streams_in_flight_finish(tmp_path: pathlib.Path) -> None:
         assert all("error" not in json.loads(line.removeprefix("data: ")) for line in rest[:-1])
         assert gateway.process.wait(timeout=60) == 0
         assert not [pid for pid in pids if pathlib.Path(f"/proc/{pid}").exists()]  # the workers are gone
+    finally:
+        gateway.stop()
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_stops_the_gateway_loudly(tmp_path: pathlib.Path) -> None:
+    gateway = start_gateway(tmp_path, LATTICE_SHIM_WORKERS="2")
+    try:
+        os.kill(worker_pids(gateway)[0], signal.SIGKILL)
+        assert gateway.process.wait(timeout=60) == 2  # not a port that answers half its connections
+        assert "a shim worker exited" in gateway.log()
     finally:
         gateway.stop()
