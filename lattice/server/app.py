@@ -244,7 +244,9 @@ def create_server(
         )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
-    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), registrar)
+    # On the server itself: reflection picks its asyncio servicer only for a grpc.aio.Server (given the
+    # in-process registrar it installed the blocking one, which failed every call), and the shim never reflects.
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(f"{_bracketed(settings.grpc_host)}:{settings.grpc_port}")
     return server, port, health_servicer
 
