@@ -373,6 +373,20 @@ class Settings(BaseSettings):
         default=False,
         description="Log each chat's messages and answer (at info). Off: prompts and completions never reach the logs.",
     )
+    shim_workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="REST shims `lattice serve` runs (`--shim-workers`); unset: one per core beyond the first, "
+        "at most 4. 0 or 1: the shim embedded in the gateway's process, in-process; 2 or more: that many worker "
+        "processes sharing the HTTP port, each a gRPC client of the gateway over a real channel, their `/metrics` "
+        "the gateway's.",
+    )
+    shim_transport: Literal["in_process", "channel"] = Field(
+        default="in_process",
+        description="How the shim inside `lattice serve` reaches the servicers: `in_process` (no sockets, through the "
+        "same interceptors) or `channel` (a gRPC channel over loopback, as a shim in its own process uses).",
+    )
     shim_metrics: bool = Field(
         default=True,
         description="Serve Prometheus metrics at `GET /metrics` on the REST port (unauthenticated, like `/healthz`; "
@@ -427,10 +441,7 @@ class Settings(BaseSettings):
     @property
     def grpc_target(self) -> str:
         """Where a client on this machine reaches the gRPC server."""
-        host = "127.0.0.1" if self.grpc_host in ("0.0.0.0", "") else self.grpc_host
-        if host == "::":
-            host = "::1"
-        return f"[{host}]:{self.grpc_port}" if ":" in host else f"{host}:{self.grpc_port}"
+        return local_address(self.grpc_host, self.grpc_port)
 
 
 def is_loopback(host: str) -> bool:
@@ -457,3 +468,11 @@ def check_safe_to_bind(settings: Settings) -> None:
                 f"refusing to bind the {what} server to {host!r} without an API key: "
                 "set LATTICE_API_KEY (or LATTICE_REQUIRE_AUTH with keys from `lattice keys create`), or bind 127.0.0.1"
             )
+
+
+def local_address(host: str, port: int) -> str:
+    """`host:port` as a client on this machine reaches a server bound to `host` (a wildcard: loopback)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    if host == "::":
+        host = "::1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
