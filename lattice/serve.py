@@ -59,6 +59,10 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     metrics_server = _start_metrics(settings)
     store = await open_store(settings.database_url, settings.home)
     personal = build_personal_runtimes(settings, store)
+    try:
+        await personal.hub.start()
+    except ConnectionError as error:
+        raise StartupError(str(error)) from error
     usage = UsageRecorder(UsageLedger(store))
     usage.start()
     worker = MlxWorker()
@@ -130,7 +134,7 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
             if task.get_name() == "signal":
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        personal.hub.close_all("the gateway is shutting down")  # relay streams never end by themselves
+        await personal.hub.stop()  # relay streams never end by themselves
         await server.stop(SHUTDOWN_GRACE_SECONDS)
         await gateway.close()
         await usage.close()  # the last batch of usage records, before the store closes

@@ -27,6 +27,7 @@ from lattice.server.profiles import discovered_profile
 from lattice.server.prompt_budget import PromptBudget
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
+from lattice.server.relay.cluster import ClusterHub
 from lattice.server.relay.hub import RelayHub
 from lattice.server.relay.sealing import load_or_create_key
 from lattice.server.resolver import Resolver
@@ -74,7 +75,12 @@ SERVICE_NAMES = (
 
 def build_personal_runtimes(settings: Settings, store: Store) -> PersonalRuntimes:
     """Runtime records and the relay hub; the addresses are filled in once the servers are bound."""
-    hub = RelayHub(load_or_create_key(settings.home / "relay.key"), settings.relay_heartbeat_seconds)
+    key = load_or_create_key(settings.home / "relay.key")
+    hub = (
+        ClusterHub(key, settings.relay_heartbeat_seconds, settings.broker_url)
+        if settings.broker_url
+        else RelayHub(key, settings.relay_heartbeat_seconds)
+    )
     return PersonalRuntimes(RuntimeRecords(store), hub, cache_seconds=settings.auth_cache_seconds)
 
 

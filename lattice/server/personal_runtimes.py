@@ -145,7 +145,7 @@ class PersonalRuntimes:
         if record.revoked_at is not None:
             raise _revoked(lattice_id)
         if not self.hub.reachable(lattice_id):
-            why = "its daemon is not connected" if record.paired_at else "no daemon has been paired with it yet"
+            why = self.hub.absence(lattice_id) if record.paired_at else "no daemon has been paired with it yet"
             raise unreachable(lattice_id, why)
         profile = ModelProfile(id=PERSONAL_PREFIX + lattice_id, backend="relay", owned_by=record.account_id)
         model = RegisteredModel(profile, self._backend)
