@@ -33,6 +33,8 @@ from tests.personal_runtime_fixtures import (
 )
 from tests.postgres_server import fresh_database
 
+pytestmark = pytest.mark.slow
+
 PERSONAL = "lattice:personal:"
 
 
