@@ -81,7 +81,10 @@ def build_personal_runtimes(settings: Settings, store: Store) -> PersonalRuntime
         if settings.broker_url
         else RelayHub(key, settings.relay_heartbeat_seconds)
     )
-    return PersonalRuntimes(RuntimeRecords(store), hub, cache_seconds=settings.auth_cache_seconds)
+    personal = PersonalRuntimes(RuntimeRecords(store), hub, cache_seconds=settings.auth_cache_seconds)
+    if isinstance(hub, ClusterHub):  # a revocation on another replica must not wait out the cache here
+        hub.on_refused = personal.forget
+    return personal
 
 
 def build_authenticator(settings: Settings, store: Store) -> Authenticator:

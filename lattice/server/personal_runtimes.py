@@ -119,6 +119,10 @@ class PersonalRuntimes:
         self.hub.close_runtime(lattice_id, _repaired(lattice_id))
         return Pairing(redemption, self.relay_endpoint, self.hub.public_key, round(self.hub.heartbeat_seconds))
 
+    def forget(self, lattice_id: str) -> None:
+        """The runtime's record changed elsewhere (another replica revoked it): read it again."""
+        self._cached.forget(lattice_id)
+
     async def _record(self, account_id: str, lattice_id: str) -> PersonalRuntimeRecord:
         """The runtime's record for a chat: from a short cache, so a chat costs no database read."""
         cached = self._cached.get(lattice_id)

@@ -28,7 +28,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +120,9 @@ class ClusterHub(RelayHub):
         self._waiting: dict[str, asyncio.Queue[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._announcer: asyncio.Task[None] | None = None
+        self.on_refused: Callable[[str], None] = lambda _lattice_id: None
+        """Told the id of a runtime revoked or re-paired on another replica: what this replica cached
+        about it is stale."""
 
     # -- the broker connection
 
@@ -128,20 +131,24 @@ class ClusterHub(RelayHub):
         return self._nc is not None and self._nc.is_connected
 
     async def start(self) -> None:
+        connecting = nats.connect(
+            self.broker_url,
+            name=f"lattice-{self.replica}",
+            connect_timeout=RECONNECT_WAIT_SECONDS * 4,
+            reconnect_time_wait=RECONNECT_WAIT_SECONDS,
+            max_reconnect_attempts=-1,  # a broker outage never needs a gateway restart
+            allow_reconnect=True,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            error_cb=self._on_error,
+        )
         try:
-            self._nc = await nats.connect(
-                self.broker_url,
-                name=f"lattice-{self.replica}",
-                connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                reconnect_time_wait=RECONNECT_WAIT_SECONDS,
-                max_reconnect_attempts=-1,  # a broker outage never needs a gateway restart
-                allow_reconnect=True,
-                disconnected_cb=self._on_disconnected,
-                reconnected_cb=self._on_reconnected,
-                error_cb=self._on_error,
-            )
+            # Unbounded reconnects make the first connect retry forever too: a replica started without
+            # its broker says so instead of serving a relay that reaches no one.
+            self._nc = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_SECONDS)
         except Exception as error:
-            raise ConnectionError(f"cannot reach the broker at {self.broker_url}: {error}") from error
+            why = str(error) or f"no answer within {CONNECT_TIMEOUT_SECONDS:.0f} s"
+            raise ConnectionError(f"cannot reach the broker at {self.broker_url}: {why}") from error
         await self._nc.subscribe(PRESENCE, cb=self._on_presence)
         await self._nc.subscribe(PRESENCE_SYNC, cb=self._on_presence_sync)
         await self._nc.subscribe(f"{PREFIX}.close.*", cb=self._on_close)
@@ -313,6 +320,7 @@ class ClusterHub(RelayHub):
         error = error_from(lattice_id, headers.get(REASON, ""), msg.data.decode(errors="replace"))
         if error.reason in _REFUSALS:
             self._presence.pop(lattice_id, None)
+            self.on_refused(lattice_id)
         super().close_runtime(lattice_id, error)
 
     def receive(self, link: RuntimeLink, update: relay_pb2.WorkUpdate) -> None:
