@@ -42,6 +42,7 @@ PERSONAL = "lattice:personal:"
 class Cluster:
     nats: NatsServer
     replicas: list[GatewayProcess]
+    envoy: Envoy
     env: dict[str, str]
     echo: EchoProvider
     daemons: list[Daemon]
@@ -67,7 +68,7 @@ def cluster(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         replicas = start_replicas(logs, 3, env)
         envoy = start_envoy(logs, envoy_port, replicas)
         with stopping_daemons() as daemons:
-            yield Cluster(nats, replicas, env, echo, daemons)
+            yield Cluster(nats, replicas, envoy, env, echo, daemons)
     finally:
         if envoy is not None:
             envoy.stop()
@@ -106,22 +107,27 @@ def _wait_status(cluster: Cluster, key: str, lattice_id: str, status: str) -> No
     wait_for(everywhere, f"{lattice_id} {status} on every replica")
 
 
-def test_apps_on_any_replica_get_streamed_answers_metered_once(cluster: Cluster, tmp_path: pathlib.Path) -> None:
+def test_any_replica_and_envoy_stream_answers_metered_once(cluster: Cluster, tmp_path: pathlib.Path) -> None:
     key, daemon = _runtime(cluster, tmp_path, "acct_spread")
     started = cluster.echo.stats()["started"]
     for n, replica in enumerate(_others(cluster, daemon.lattice_id)):
         # `slow:` paces the words (0.2 s apart), so they cannot arrive merged into one chunk.
         pieces = _streamed(replica, key, daemon.lattice_id, f"slow: hello from replica {n}")
         assert len(pieces) > 1 and "".join(pieces) == f"slow: hello from replica {n}"
-    assert cluster.echo.stats()["started"] == started + 2  # each chat reached the provider once
+    # And through Envoy, over gRPC, to whichever replica it picks.
+    with grpc.insecure_channel(cluster.envoy.grpc_target) as channel:
+        stub = chat_pb2_grpc.ChatServiceStub(channel)
+        chunks = list(stub.StreamChat(_request(daemon.lattice_id, "slow: via envoy"), metadata=(("x-api-key", key),)))
+    assert "".join(chunk.delta.content for chunk in chunks) == "slow: via envoy"
+    assert cluster.echo.stats()["started"] == started + 3  # each chat reached the provider once
 
     def usage(replica: GatewayProcess) -> dict[str, str]:
         total: dict[str, str] = rest(replica, "GET", "/v1/usage", key).json()["total"]
         return total
 
-    wait_for(lambda: int(usage(cluster.replicas[0]).get("requests", 0)) == 2, "both chats metered")
+    wait_for(lambda: int(usage(cluster.replicas[0]).get("requests", 0)) == 3, "every chat metered")
     assert all(usage(replica) == usage(cluster.replicas[0]) for replica in cluster.replicas)
-    assert int(usage(cluster.replicas[0])["totalTokens"]) == 2 * 10
+    assert int(usage(cluster.replicas[0])["totalTokens"]) == 2 * 10 + 2 * 3
 
 
 def test_a_cancelled_chat_on_another_replica_stops_at_the_daemon(cluster: Cluster, tmp_path: pathlib.Path) -> None:
@@ -207,9 +213,7 @@ def test_killing_the_replica_holding_the_stream(cluster: Cluster, tmp_path: path
     holder = next(replica for replica in cluster.replicas if _holds(replica, daemon.lattice_id))
     caller, other = _others(cluster, daemon.lattice_id)
     started = cluster.echo.stats()["started"]
-    words = common_pb2.ContentPart(text="slow: " + "word " * 50)  # 10 s of them
-    message = common_pb2.Message(role=common_pb2.ROLE_USER, content=[words])
-    request = chat_pb2.ChatRequest(model=PERSONAL + daemon.lattice_id, messages=[message])
+    request = _request(daemon.lattice_id, "slow: " + "word " * 50)  # 10 s of words
     with grpc.insecure_channel(caller.grpc_target) as channel:
         stream = chat_pb2_grpc.ChatServiceStub(channel).StreamChat(request, metadata=(("x-api-key", key),), timeout=60)
         first = next(stream)
@@ -226,3 +230,8 @@ def test_killing_the_replica_holding_the_stream(cluster: Cluster, tmp_path: path
     wait_for(lambda: _chat(other, key, PERSONAL + daemon.lattice_id).status_code == 200, "a chat to succeed again")
     # The killed chat reached the provider once, the new one once: no work item was run twice.
     assert cluster.echo.stats()["started"] == started + 2
+
+
+def _request(lattice_id: str, prompt: str) -> chat_pb2.ChatRequest:
+    message = common_pb2.Message(role=common_pb2.ROLE_USER, content=[common_pb2.ContentPart(text=prompt)])
+    return chat_pb2.ChatRequest(model=PERSONAL + lattice_id, messages=[message])
