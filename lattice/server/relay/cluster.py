@@ -120,6 +120,7 @@ class ClusterHub(RelayHub):
         self._waiting: dict[str, asyncio.Queue[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._announcer: asyncio.Task[None] | None = None
+        self._stopping = False
         self.on_refused: Callable[[str], None] = lambda _lattice_id: None
         """Told the id of a runtime revoked or re-paired on another replica: what this replica cached
         about it is stale."""
@@ -158,6 +159,7 @@ class ClusterHub(RelayHub):
         log.info("cluster mode: replica %s on broker %s", self.replica, self.broker_url)
 
     async def stop(self) -> None:
+        self._stopping = True
         await super().stop()
         if self._announcer is not None:
             self._announcer.cancel()
@@ -169,6 +171,8 @@ class ClusterHub(RelayHub):
                 await self._nc.drain()
 
     async def _on_disconnected(self) -> None:
+        if self._stopping:
+            return  # our own drain at shutdown
         log.warning("cluster broker connection lost: personal runtimes on other replicas are unreachable")
         for queue in self._waiting.values():
             queue.put_nowait(_BROKER_LOST)
