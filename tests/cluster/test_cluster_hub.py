@@ -107,6 +107,27 @@ async def test_leaving_early_cancels_the_work_on_the_daemon(hubs: tuple[ClusterH
     assert not isinstance(message, LinkClosed) and message.cancel.work_id == payload.work_id
 
 
+async def test_work_for_a_replica_that_died_is_cancelled_on_the_daemon(nats_server: NatsServer) -> None:
+    # Heartbeats of 0.2 s: the holder beats each chat's inbox every 0.1 s.
+    a, b = (ClusterHub(GATEWAY_KEY, 0.2, nats_server.url) for _ in range(2))
+    await a.start()
+    await b.start()
+    try:
+        daemon = await held_on(b, a)
+        run = asyncio.create_task(collect(a, "orphaned"))
+        payload = await daemon.next_work()
+        assert a._nc is not None
+        await a._nc.close()  # A dies mid-chat: no release will come
+        message = await asyncio.wait_for(daemon.link.outbox.get(), WAIT_SECONDS)
+        while not isinstance(message, LinkClosed) and message.WhichOneof("message") == "heartbeat":
+            message = await asyncio.wait_for(daemon.link.outbox.get(), WAIT_SECONDS)
+        assert not isinstance(message, LinkClosed) and message.cancel.work_id == payload.work_id
+        run.cancel()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def test_a_stream_lost_on_the_holder_fails_the_remote_chat_at_once(hubs: tuple[ClusterHub, ClusterHub]) -> None:
     a, b = hubs
     daemon = await held_on(b, a)

@@ -9,7 +9,9 @@ holds its stream on another replica is routed there.
   answers "no responders" at once: the runtime is offline. The holder never sees a chat in clear:
   the answer key travels inside the sealed payload.
 - The chat's replica sends `release` to the holder when the chat ends, early (a cancel, a deadline:
-  the holder cancels the work on the daemon) or not (the holder forgets it).
+  the holder cancels the work on the daemon) or not (the holder forgets it). A chat's replica that
+  died sends nothing: the holder's next beat to its inbox comes back "no responders", and the work is
+  cancelled on the daemon then.
 - Presence: each holder announces its runtimes on `lattice.relay.presence` when a stream opens or
   ends and every half heartbeat; each replica keeps what it heard, for three heartbeats, so runtime
   status reads the same everywhere. A replica (re)joining asks everyone to announce again.
@@ -154,6 +156,7 @@ class ClusterHub(RelayHub):
         await self._nc.subscribe(PRESENCE_SYNC, cb=self._on_presence_sync)
         await self._nc.subscribe(f"{PREFIX}.close.*", cb=self._on_close)
         await self._nc.subscribe(_release_subject(self.replica), cb=self._on_release)
+        await self._nc.subscribe(f"{_release_subject(self.replica)}.gone.*", cb=self._on_caller_gone)
         await self._nc.publish(PRESENCE_SYNC, b"")
         self._announcer = asyncio.create_task(self._announce_periodically())
         log.info("cluster mode: replica %s on broker %s", self.replica, self.broker_url)
@@ -193,13 +196,13 @@ class ClusterHub(RelayHub):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, subject: str, data: bytes, **headers: str) -> None:
+    async def _publish(self, subject: str, data: bytes, reply: str = "", **headers: str) -> None:
         """Best effort: with the broker gone, there is no one to tell (they learn it on their own)."""
         if not self.connected:
             return
         assert self._nc is not None
         try:
-            await self._nc.publish(subject, data, headers=headers or None)
+            await self._nc.publish(subject, data, reply=reply, headers=headers or None)
         except Exception as error:  # the connection dropped between the check and the write
             log.debug("cluster publish to %s failed: %s", subject, error)
 
@@ -249,8 +252,11 @@ class ClusterHub(RelayHub):
         while True:
             await asyncio.sleep(self.heartbeat_seconds / 2)
             await self._announce_all()
-            for remote in list(self._remote.values()):  # the chats waiting elsewhere know we are alive
-                await self._publish(remote.inbox, b"", **{KIND: "beat"})
+            for work_id, remote in list(self._remote.items()):
+                # The chat waiting elsewhere learns we are alive; we learn whether it still is: a beat
+                # to an inbox nobody listens on any more (its replica died) comes back "no responders".
+                gone = f"{_release_subject(self.replica)}.gone.{work_id}"
+                await self._publish(remote.inbox, b"", reply=gone, **{KIND: "beat"})
 
     async def _on_presence(self, msg: Msg) -> None:
         try:
@@ -372,6 +378,12 @@ class ClusterHub(RelayHub):
 
     async def _on_release(self, msg: Msg) -> None:
         self._release(msg.data.decode(errors="replace"), finished=(msg.headers or {}).get(FINISHED) == "1")
+
+    async def _on_caller_gone(self, msg: Msg) -> None:
+        if (msg.headers or {}).get("Status") == NO_RESPONDERS:
+            work_id = msg.subject.rsplit(".", 1)[-1]
+            log.info("the replica that sent work %s is gone: cancelling it on the daemon", work_id)
+            self._release(work_id, finished=False)
 
     def _release(self, work_id: str, *, finished: bool) -> None:
         remote = self._remote.pop(work_id, None)
