@@ -4,14 +4,17 @@ daemon (the relay-hub tests' own) holds its link on hub B; chats run on hub A.""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import pathlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+from nats.aio.msg import Msg
 
 from lattice.errors import BackendUnavailable, LatticeError, PermissionDenied
-from lattice.server.relay.cluster import ClusterHub
+from lattice.server.relay.cluster import PRESENCE, ClusterHub
 from lattice.server.relay.hub import LinkClosed
 from lattice.v1 import chat_pb2, relay_pb2
 from tests.cluster.processes import NatsServer, start_nats
@@ -176,6 +179,26 @@ async def test_a_daemon_reconnecting_elsewhere_ends_its_old_stream(hubs: tuple[C
     closed = await asyncio.wait_for(_closed(old), WAIT_SECONDS)
     assert "another replica" in closed.message
     await until(lambda: b.reachable(LATTICE_ID), "the new holder to be announced")
+
+
+async def test_a_late_announcement_from_the_old_holder_does_not_hide_the_new_one(
+    hubs: tuple[ClusterHub, ClusterHub],
+) -> None:
+    a, _ = hubs
+    client = a._nc
+    assert client is not None
+    key = base64.b64encode(bytes(DAEMON_KEY.public_key)).decode()
+
+    async def hear(replica: str, up: bool, since: float) -> None:
+        body = {"latticeId": LATTICE_ID, "replica": replica, "up": up, "publicKey": key, "since": since}
+        await a._on_presence(Msg(client, PRESENCE, data=json.dumps(body).encode()))
+
+    await hear("new", True, 200.0)  # the daemon moved to replica "new"
+    await hear("old", True, 100.0)  # "old" announced before it heard the daemon had gone
+    await hear("old", False, 0.0)  # then let it go
+    assert a.reachable(LATTICE_ID)
+    await hear("new", False, 0.0)
+    assert not a.reachable(LATTICE_ID)
 
 
 async def _closed(daemon: FakeDaemon) -> LatticeError:

@@ -93,6 +93,8 @@ class Presence:
     replica: str
     public_key: bytes
     in_flight: int
+    since: float
+    """When (the holder's wall clock) the stream was attached: of two replicas claiming it, the later."""
     heard: float = field(default_factory=time.monotonic)
 
 
@@ -117,6 +119,7 @@ class ClusterHub(RelayHub):
         self.replica = uuid.uuid4().hex[:12]
         self._nc: Client | None = None
         self._presence: dict[str, Presence] = {}
+        self._attached_at: dict[str, float] = {}
         self._subscriptions: dict[str, asyncio.Task[Subscription]] = {}
         self._remote: dict[str, RemoteWork] = {}
         self._waiting: dict[str, asyncio.Queue[Any]] = {}
@@ -242,6 +245,7 @@ class ClusterHub(RelayHub):
         if link is not None:
             body["publicKey"] = base64.b64encode(link.public_key).decode()
             body["inFlight"] = self.in_flight(lattice_id)
+            body["since"] = self._attached_at.get(lattice_id, 0.0)
         await self._publish(PRESENCE, json.dumps(body).encode())
 
     async def _announce_all(self) -> None:
@@ -265,9 +269,12 @@ class ClusterHub(RelayHub):
             if replica == self.replica:
                 return
             if body["up"]:
-                self._presence[lattice_id] = Presence(
-                    replica, base64.b64decode(body["publicKey"]), int(body.get("inFlight", 0))
-                )
+                since = float(body.get("since", 0.0))
+                known = self._presence.get(lattice_id)
+                if known is not None and known.replica != replica and known.since > since:
+                    return  # an announcement from before the daemon moved, overtaken by the new holder's
+                public_key = base64.b64decode(body["publicKey"])
+                self._presence[lattice_id] = Presence(replica, public_key, int(body.get("inFlight", 0)), since)
             elif (gone := self._presence.get(lattice_id)) is not None and gone.replica == replica:
                 del self._presence[lattice_id]
         except (ValueError, KeyError, TypeError) as error:
@@ -284,6 +291,7 @@ class ClusterHub(RelayHub):
         if previous is not None and previous.closed is not None:
             self._fail_remote(previous, previous.closed.error)
         self._presence.pop(lattice_id, None)
+        self._attached_at[lattice_id] = time.time()
         if lattice_id not in self._subscriptions:
             self._subscriptions[lattice_id] = asyncio.get_running_loop().create_task(self._subscribe(lattice_id))
         # A stream this daemon left open on another replica is stale now: it ends there.
@@ -302,6 +310,7 @@ class ClusterHub(RelayHub):
         super().detach(link, error)
         self._fail_remote(link, error)
         if current:
+            self._attached_at.pop(link.lattice_id, None)
             subscribing = self._subscriptions.pop(link.lattice_id, None)
             if subscribing is not None:
                 self._spawn(self._unsubscribe(subscribing))
