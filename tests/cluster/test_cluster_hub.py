@@ -147,7 +147,10 @@ async def test_no_holder_means_unreachable_at_once_not_after_a_timeout(hubs: tup
     a, b = hubs
     await held_on(b, a)
     assert b._nc is not None
-    await b._nc.close()  # B dies without a word: A still believes the runtime is there
+    # B leaves without a word (A still believes the runtime is there). Drained, not just closed: the
+    # server has dropped B's subscriptions when this returns; a crash leaves a moment in which a work
+    # item is still routed to B's dead socket, and then the chat fails after two silent heartbeats.
+    await b._nc.drain()
     assert a.reachable(LATTICE_ID)
     started = time.monotonic()
     with pytest.raises(BackendUnavailable, match="not connected") as failure:
