@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import pathlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -14,10 +13,11 @@ import pytest
 from nats.aio.msg import Msg
 
 from lattice.errors import BackendUnavailable, LatticeError, PermissionDenied
-from lattice.server.relay.cluster import PRESENCE, ClusterHub
+from lattice.server.relay.cluster import PRESENCE, ClusterHub, redacted
 from lattice.server.relay.hub import LinkClosed
 from lattice.v1 import chat_pb2, relay_pb2
 from tests.cluster.processes import NatsServer, start_nats
+from tests.gateway_process import free_port
 from tests.test_relay_hub import DAEMON_KEY, GATEWAY_KEY, FakeDaemon
 
 LATTICE_ID = "lat_a"
@@ -211,9 +211,15 @@ async def _closed(daemon: FakeDaemon) -> LatticeError:
             return message.error
 
 
-def test_the_broker_must_be_reachable_to_start(tmp_path: pathlib.Path) -> None:
-    from tests.gateway_process import free_port
-
-    hub = ClusterHub(GATEWAY_KEY, 10.0, f"nats://127.0.0.1:{free_port()}")
-    with pytest.raises(ConnectionError, match=r"cannot reach the broker at nats://127\.0\.0\.1:\d+: no answer within"):
+def test_the_broker_must_be_reachable_to_start() -> None:
+    hub = ClusterHub(GATEWAY_KEY, 10.0, f"nats://lattice:s3cret@127.0.0.1:{free_port()}")
+    refusal = r"cannot reach the broker at nats://\*\*\*@127\.0\.0\.1:\d+: no answer"
+    with pytest.raises(ConnectionError, match=refusal) as failed:
         asyncio.run(hub.start())
+    assert "s3cret" not in str(failed.value)  # the URL's credentials are never repeated
+
+
+def test_the_broker_url_is_logged_without_its_credentials() -> None:
+    assert redacted("nats://user:pw@10.0.0.5:4222") == "nats://***@10.0.0.5:4222"
+    assert redacted("nats://token@nats.internal") == "nats://***@nats.internal"
+    assert redacted("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"

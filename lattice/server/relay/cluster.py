@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -75,6 +76,16 @@ def _close_subject(lattice_id: str) -> str:
 
 def _release_subject(replica: str) -> str:
     return f"{PREFIX}.replica.{replica}.release"
+
+
+def redacted(url: str) -> str:
+    """The broker's URL without the credentials it may carry, for logs and errors."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def error_from(lattice_id: str, reason: str, message: str) -> LatticeError:
@@ -154,7 +165,7 @@ class ClusterHub(RelayHub):
             self._nc = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_SECONDS)
         except Exception as error:
             why = str(error) or f"no answer within {CONNECT_TIMEOUT_SECONDS:.0f} s"
-            raise ConnectionError(f"cannot reach the broker at {self.broker_url}: {why}") from error
+            raise ConnectionError(f"cannot reach the broker at {redacted(self.broker_url)}: {why}") from error
         await self._nc.subscribe(PRESENCE, cb=self._on_presence)
         await self._nc.subscribe(PRESENCE_SYNC, cb=self._on_presence_sync)
         await self._nc.subscribe(f"{PREFIX}.close.*", cb=self._on_close)
@@ -162,7 +173,7 @@ class ClusterHub(RelayHub):
         await self._nc.subscribe(f"{_release_subject(self.replica)}.gone.*", cb=self._on_caller_gone)
         await self._nc.publish(PRESENCE_SYNC, b"")
         self._announcer = asyncio.create_task(self._announce_periodically())
-        log.info("cluster mode: replica %s on broker %s", self.replica, self.broker_url)
+        log.info("cluster mode: replica %s on broker %s", self.replica, redacted(self.broker_url))
 
     async def stop(self) -> None:
         self._stopping = True
