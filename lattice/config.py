@@ -186,7 +186,8 @@ class Settings(BaseSettings):
     )
     broker_url: str | None = Field(
         default=None,
-        description="Cluster mode: the NATS server (`nats://host:4222`) through which replicas behind one load "
+        description="Cluster mode: the NATS server (`nats://host:4222`, or `nats://user:password@host:4222`; never "
+        "logged with its credentials) through which replicas behind one load "
         "balancer route personal-runtime work to the replica holding the daemon's stream and share which runtimes "
         "are reachable. Unset: one process, the relay in memory. Replicas share `database_url` (PostgreSQL) and "
         "should share `<home>/relay.key`; per-key limits and admission stay per replica.",
