@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.lattice-installed
 GENERATED := lattice/v1 clients/python/lattice_betterproto clients/typescript/src/gen clients/go/lattice
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock lock-check system-packages clients-setup serve envoy test test-shim-channel test-shim-workers test-fast lint gen gen-check breaking docs clean bench
+.PHONY: help setup lock lock-check system-packages clients-setup serve envoy cluster test test-shim-channel test-shim-workers test-fast lint gen gen-check breaking docs clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ SHIM_TESTS = tests/shim/test_shim_errors.py tests/shim/test_openai_sdk.py tests/
 	tests/operations/test_metrics.py tests/operations/test_tracing.py tests/gateway/test_limits.py \
 	tests/gateway/test_cancellation.py tests/operations/test_logging.py tests/api/test_forwarded_for.py \
 	tests/shim/test_security_headers.py
+
+cluster: $(STAMP) $(NODE_STAMP)  ## PostgreSQL + NATS + 3 replicas + Envoy on http://127.0.0.1:8080, on loopback
+	$(BIN)/python scripts/cluster.py
 
 test: $(STAMP) $(NODE_STAMP) clients-setup system-packages  ## run the whole test suite (real model, real processes)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

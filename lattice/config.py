@@ -184,6 +184,14 @@ class Settings(BaseSettings):
         default=None,
         description="The store: `postgresql://user:pass@host/db`, or unset for SQLite at `<home>/lattice.db`.",
     )
+    broker_url: str | None = Field(
+        default=None,
+        description="Cluster mode: the NATS server (`nats://host:4222`, or `nats://user:password@host:4222`; never "
+        "logged with its credentials) through which replicas behind one load "
+        "balancer route personal-runtime work to the replica holding the daemon's stream and share which runtimes "
+        "are reachable. Unset: one process, the relay in memory. Replicas share `database_url` (PostgreSQL) and "
+        "should share `<home>/relay.key`; per-key limits and admission stay per replica.",
+    )
     public_url: str | None = Field(
         default=None,
         description="How users reach the REST shim (in the pairing command); default `http://<http_host>:<port>`.",
@@ -329,7 +337,8 @@ class Settings(BaseSettings):
         default=600.0,
         ge=0,
         description="Chats one caller (an API key, else a client address) may start per minute, refilled "
-        "continuously (a token bucket); beyond it, 429 `rate_limited` with Retry-After. 0 turns it off.",
+        "continuously (a token bucket); beyond it, 429 `rate_limited` with Retry-After. 0 turns it off. Per "
+        "replica: behind a load balancer over N replicas (`broker_url`) a caller may start up to N times as many.",
     )
     rate_limit_burst: int = Field(
         default=100, gt=0, description="Chats a caller may start at once before the per-minute rate applies."
@@ -338,7 +347,7 @@ class Settings(BaseSettings):
         default=64,
         gt=0,
         description="Chats one caller may have running or queued at once, streamed or not; beyond it, "
-        "429 `too_many_streams`.",
+        "429 `too_many_streams`. Per replica, like the rate limit.",
     )
     request_body_timeout_seconds: float = Field(
         default=30.0,

@@ -65,6 +65,10 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     worker = MlxWorker()
     components = build_components(settings, store, worker)
     gateway, personal, usage = components.gateway, components.personal, components.usage
+    try:
+        await personal.hub.start()  # a cluster's hub joins its broker
+    except ConnectionError as error:
+        raise StartupError(str(error)) from error
     usage.start()
     # Lets the server trust the client addresses our own shim reports, and no one else's.
     proxy_secret = secrets.token_urlsafe(32)
@@ -134,7 +138,7 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         if workers is not None:
             await workers.stop()  # their requests in flight answered while the gRPC server still serves
-        personal.hub.close_all("the gateway is shutting down")  # relay streams never end by themselves
+        await personal.hub.stop()  # relay streams never end by themselves
         await server.stop(SHUTDOWN_GRACE_SECONDS)
         await gateway.close()
         await usage.close()  # the last batch of usage records, before the store closes

@@ -28,6 +28,7 @@ from lattice.server.profiles import discovered_profile
 from lattice.server.prompt_budget import PromptBudget
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
+from lattice.server.relay.cluster import ClusterHub
 from lattice.server.relay.hub import RelayHub
 from lattice.server.resolver import Resolver
 from lattice.server.services.auth import AuthInterceptor
@@ -79,8 +80,16 @@ SERVICE_NAMES = (
 
 def build_personal_runtimes(settings: Settings, store: Store) -> PersonalRuntimes:
     """Runtime records and the relay hub; the addresses are filled in once the servers are bound."""
-    hub = RelayHub(load_or_create_key(settings.home / "relay.key"), settings.relay_heartbeat_seconds)
-    return PersonalRuntimes(RuntimeRecords(store), hub, cache_seconds=settings.auth_cache_seconds)
+    key = load_or_create_key(settings.home / "relay.key")
+    hub = (
+        ClusterHub(key, settings.relay_heartbeat_seconds, settings.broker_url)
+        if settings.broker_url
+        else RelayHub(key, settings.relay_heartbeat_seconds)
+    )
+    personal = PersonalRuntimes(RuntimeRecords(store), hub, cache_seconds=settings.auth_cache_seconds)
+    if isinstance(hub, ClusterHub):  # a revocation on another replica must not wait out the cache here
+        hub.on_refused = personal.forget
+    return personal
 
 
 def build_authenticator(settings: Settings, store: Store) -> Authenticator:
