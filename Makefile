@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.lattice-installed
 GENERATED := lattice/v1 clients/python/lattice_betterproto clients/typescript/src/gen clients/go/lattice
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock lock-check system-packages clients-setup serve envoy test test-fast lint gen gen-check breaking docs clean bench
+.PHONY: help setup lock lock-check system-packages clients-setup serve envoy cluster test test-shim-channel test-shim-workers test-fast lint gen gen-check breaking docs clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -42,8 +42,25 @@ serve: $(STAMP)  ## run the gateway: gRPC on 127.0.0.1:50051, REST on http://127
 envoy: $(STAMP) $(NODE_STAMP)  ## run Envoy on http://127.0.0.1:8080 (REST, grpc-web, gRPC) in front of the gateway
 	$(BIN)/python envoy/run.py
 
+# The shim's tests, run again with the embedded shim on a loopback channel instead of the in-process one,
+# and through two shim worker processes.
+SHIM_TESTS = tests/shim/test_shim_errors.py tests/shim/test_openai_sdk.py tests/shim/test_strict_validation.py \
+	tests/operations/test_metrics.py tests/operations/test_tracing.py tests/gateway/test_limits.py \
+	tests/gateway/test_cancellation.py tests/operations/test_logging.py tests/api/test_forwarded_for.py \
+	tests/shim/test_security_headers.py
+
+cluster: $(STAMP) $(NODE_STAMP)  ## PostgreSQL + NATS + 3 replicas + Envoy on http://127.0.0.1:8080, on loopback
+	$(BIN)/python scripts/cluster.py
+
 test: $(STAMP) $(NODE_STAMP) clients-setup system-packages  ## run the whole test suite (real model, real processes)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	$(MAKE) test-shim-channel test-shim-workers
+
+test-shim-channel: $(STAMP)  ## the shim's tests over a loopback gRPC channel (the default is in-process)
+	HF_HUB_OFFLINE=1 LATTICE_SHIM_TRANSPORT=channel $(BIN)/python -m pytest $(SHIM_TESTS)
+
+test-shim-workers: $(STAMP)  ## the shim's tests through two shim worker processes
+	HF_HUB_OFFLINE=1 LATTICE_SHIM_WORKERS=2 $(BIN)/python -m pytest $(SHIM_TESTS)
 
 test-fast: $(STAMP)  ## unit tests only (no model, no processes)
 	$(BIN)/python -m pytest -m "not slow"

@@ -7,6 +7,8 @@ Targets, side by side in one run (all on 127.0.0.1, all in front of one `bench.f
   direct         the upstream itself, over HTTP (the baseline)
   lattice-grpc   Lattice's StreamChat over grpc.aio, its [[upstreams]] entry pointing at the upstream
   lattice-shim   Lattice's OpenAI-compatible shim, /v1/chat/completions with stream: true
+  lattice-shim-channel  the same shim in a second Lattice process whose shim reaches its server over a
+                 loopback gRPC channel (`shim_transport = "channel"`: the path before the in-process one)
   litellm        LiteLLM's proxy (bench/.venvs/litellm), its model_list pointing at the upstream
   local-lattice  Local Lattice's LM Studio proxy mode (bench/.venvs/local-lattice), LM_STUDIO_URL = the upstream
 A target whose virtualenv is missing is skipped and the reason recorded (`make bench` creates them).
@@ -64,7 +66,7 @@ HTTP_BODY: dict[str, Any] = {
     "max_tokens": 16,
     "temperature": 0,
 }
-TARGET_ORDER = ("direct", "lattice-grpc", "lattice-shim", "litellm", "local-lattice")
+TARGET_ORDER = ("direct", "lattice-grpc", "lattice-shim", "lattice-shim-channel", "litellm", "local-lattice")
 WARMUP_REQUESTS = 50
 
 
@@ -390,6 +392,13 @@ async def run(args: argparse.Namespace) -> int:
             GrpcTarget("lattice-grpc", gateway.grpc_target, gateway.process.pid, args.timeout),
             HttpTarget("lattice-shim", f"{gateway.http_url}/v1", gateway.process.pid, args.timeout, {}),
         ]
+        if "lattice-shim-channel" in args.targets:
+            channel, channel_process = start_lattice(
+                log_dir, config, "lattice-shim-channel", LATTICE_SHIM_TRANSPORT="channel"
+            )
+            processes.append(channel_process)
+            url = f"{channel.http_url}/v1"
+            targets.append(HttpTarget("lattice-shim-channel", url, channel.process.pid, args.timeout, {}))
         if "litellm" in args.targets:
             try:
                 litellm, port, key = start_litellm(log_dir, f"{upstream_root}/v1")

@@ -48,10 +48,11 @@ def start_bench_server(
     return server, root
 
 
-def start_lattice(log_dir: str, config: str) -> tuple[GatewayProcess, Process]:
-    """`lattice serve` with the TOML file `config`; returns it, and it as a Process to stop with the others."""
-    gateway = start_gateway(pathlib.Path(log_dir), LATTICE_CONFIG=config)
-    return gateway, Process("lattice", gateway.process, gateway.log_path)
+def start_lattice(log_dir: str, config: str, name: str = "lattice", **env: str) -> tuple[GatewayProcess, Process]:
+    """`lattice serve` with the TOML file `config` (and `env`); returns it, and it as a Process to stop with
+    the others."""
+    gateway = start_gateway(pathlib.Path(log_dir), LATTICE_CONFIG=config, **env)
+    return gateway, Process(name, gateway.process, gateway.log_path)
 
 
 def lattice_config(

@@ -10,6 +10,7 @@ file is newer than it.
     .venv/bin/python envoy/run.py [--port 8080] [--grpc-port 50051] [--cors-origin https://app.example]
     .venv/bin/python envoy/run.py --tls-cert cert.pem --tls-key key.pem   # HTTPS and gRPC over TLS
     .venv/bin/python envoy/run.py --render-only   # print the config, do not start Envoy
+    .venv/bin/python envoy/run.py --upstream 127.0.0.1:50051 --upstream 127.0.0.1:50052   # replicas
 """
 
 from __future__ import annotations
@@ -41,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         listen_host=args.host,
         listen_port=args.port,
         admin_port=args.admin_port,
-        upstream_host=args.grpc_host,
-        upstream_port=args.grpc_port,
+        upstreams=args.upstream or [(args.grpc_host, args.grpc_port)],
         cors_origins=args.cors_origin,
         tls=_tls_files(args),
     )
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency:
         command += ["--concurrency", str(args.concurrency)]
     scheme = "https" if args.tls_cert else "http"
-    print(f"envoy: {scheme}://{args.host}:{args.port} -> gRPC {args.grpc_host}:{args.grpc_port} ({path})", flush=True)
+    targets = ", ".join(f"{h}:{p}" for h, p in args.upstream or [(args.grpc_host, args.grpc_port)])
+    print(f"envoy: {scheme}://{args.host}:{args.port} -> gRPC {targets} ({path})", flush=True)
     os.execv(envoy, command)
     return 1  # not reached
 
@@ -69,8 +70,7 @@ def render(
     listen_host: str,
     listen_port: int,
     admin_port: int,
-    upstream_host: str,
-    upstream_port: int,
+    upstreams: list[tuple[str, int]],
     cors_origins: list[str],
     tls: tuple[pathlib.Path, pathlib.Path] | None = None,
 ) -> str:
@@ -81,8 +81,9 @@ def render(
         "listen_host": json.dumps(listen_host),
         "listen_port": str(listen_port),
         "admin_port": str(admin_port),
-        "upstream_host": json.dumps(upstream_host),
-        "upstream_port": str(upstream_port),
+        "upstream_endpoints": json.dumps(
+            [{"endpoint": {"address": {"socket_address": {"address": h, "port_value": p}}}} for h, p in upstreams]
+        ),
         "descriptor": json.dumps(str(DESCRIPTOR)),
         "services": json.dumps(services(DESCRIPTOR)),
         "cors_origins": json.dumps([{"exact": origin} for origin in cors_origins]),
@@ -148,6 +149,13 @@ def _envoy_binary() -> str:
     return found
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     settings = Settings()
     # A gateway bound to every interface is still reached on loopback from here.
@@ -165,6 +173,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--grpc-host", default=default_grpc_host, help="the gateway's gRPC host (LATTICE_GRPC_HOST)")
     parser.add_argument(
         "--grpc-port", type=int, default=settings.grpc_port, help="the gateway's gRPC port (LATTICE_GRPC_PORT)"
+    )
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        type=_host_port,
+        default=[],
+        metavar="HOST:PORT",
+        help="a gateway replica's gRPC address (repeatable, for a cluster); instead of --grpc-host/--grpc-port",
     )
     parser.add_argument(
         "--cors-origin",

@@ -28,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server and the REST shim")
     serve.add_argument("--no-shim", action="store_true", help="run the gRPC server only")
+    serve.add_argument(
+        "--shim-workers",
+        type=int,
+        metavar="N",
+        help="REST shim processes sharing the HTTP port (LATTICE_SHIM_WORKERS; default one per core beyond the "
+        "first, at most 4; 0 or 1: the shim embedded in-process)",
+    )
     # Commands that call the running gateway (on LATTICE_GRPC_HOST:LATTICE_GRPC_PORT) take its key.
     client = argparse.ArgumentParser(add_help=False)
     client.add_argument(
@@ -53,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lattice: invalid configuration:\n{error}", file=sys.stderr)
         return 2
     if args.command == "serve":
+        if args.shim_workers is not None:
+            try:
+                settings = Settings(shim_workers=args.shim_workers)
+            except ValidationError as error:
+                print(f"lattice: invalid --shim-workers:\n{error}", file=sys.stderr)
+                return 2
         configure_logging(settings.log_level, settings.log_format)
         reexec_with_blas(settings.mlx_blas, sys.argv[1:] if argv is None else argv)
         return _serve(settings, with_shim=not args.no_shim)

@@ -186,6 +186,14 @@ class Settings(BaseSettings):
         default=None,
         description="The store: `postgresql://user:pass@host/db`, or unset for SQLite at `<home>/lattice.db`.",
     )
+    broker_url: str | None = Field(
+        default=None,
+        description="Cluster mode: the NATS server (`nats://host:4222`, or `nats://user:password@host:4222`; never "
+        "logged with its credentials) through which replicas behind one load "
+        "balancer route personal-runtime work to the replica holding the daemon's stream and share which runtimes "
+        "are reachable. Unset: one process, the relay in memory. Replicas share `database_url` (PostgreSQL) and "
+        "should share `<home>/relay.key`; per-key limits and admission stay per replica.",
+    )
     public_url: str | None = Field(
         default=None,
         description="How users reach the REST shim (in the pairing command); default `http://<http_host>:<port>`.",
@@ -332,7 +340,8 @@ class Settings(BaseSettings):
         default=600.0,
         ge=0,
         description="Chats one caller (an API key, else a client address) may start per minute, refilled "
-        "continuously (a token bucket); beyond it, 429 `rate_limited` with Retry-After. 0 turns it off.",
+        "continuously (a token bucket); beyond it, 429 `rate_limited` with Retry-After. 0 turns it off. Per "
+        "replica: behind a load balancer over N replicas (`broker_url`) a caller may start up to N times as many.",
     )
     rate_limit_burst: int = Field(
         default=100, gt=0, description="Chats a caller may start at once before the per-minute rate applies."
@@ -341,7 +350,7 @@ class Settings(BaseSettings):
         default=64,
         gt=0,
         description="Chats one caller may have running or queued at once, streamed or not; beyond it, "
-        "429 `too_many_streams`.",
+        "429 `too_many_streams`. Per replica, like the rate limit.",
     )
     request_body_timeout_seconds: float = Field(
         default=30.0,
@@ -375,6 +384,20 @@ class Settings(BaseSettings):
     log_prompts: bool = Field(
         default=False,
         description="Log each chat's messages and answer (at info). Off: prompts and completions never reach the logs.",
+    )
+    shim_workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="REST shims `lattice serve` runs (`--shim-workers`); unset: one per core beyond the first, "
+        "at most 4. 0 or 1: the shim embedded in the gateway's process, in-process; 2 or more: that many worker "
+        "processes sharing the HTTP port, each a gRPC client of the gateway over a real channel, their `/metrics` "
+        "the gateway's.",
+    )
+    shim_transport: Literal["in_process", "channel"] = Field(
+        default="in_process",
+        description="How the shim inside `lattice serve` reaches the servicers: `in_process` (no sockets, through the "
+        "same interceptors) or `channel` (a gRPC channel over loopback, as a shim in its own process uses).",
     )
     shim_metrics: bool = Field(
         default=True,
@@ -430,10 +453,7 @@ class Settings(BaseSettings):
     @property
     def grpc_target(self) -> str:
         """Where a client on this machine reaches the gRPC server."""
-        host = "127.0.0.1" if self.grpc_host in ("0.0.0.0", "") else self.grpc_host
-        if host == "::":
-            host = "::1"
-        return f"[{host}]:{self.grpc_port}" if ":" in host else f"{host}:{self.grpc_port}"
+        return local_address(self.grpc_host, self.grpc_port)
 
 
 def is_loopback(host: str) -> bool:
@@ -460,3 +480,11 @@ def check_safe_to_bind(settings: Settings) -> None:
                 f"refusing to bind the {what} server to {host!r} without an API key: "
                 "set LATTICE_API_KEY (or LATTICE_REQUIRE_AUTH with keys from `lattice keys create`), or bind 127.0.0.1"
             )
+
+
+def local_address(host: str, port: int) -> str:
+    """`host:port` as a client on this machine reaches a server bound to `host` (a wildcard: loopback)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    if host == "::":
+        host = "::1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

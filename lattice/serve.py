@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from lattice.config import Settings, check_safe_to_bind
-from lattice.observability import tracing
+from lattice.config import Settings, check_safe_to_bind, local_address
+from lattice.observability import metrics, tracing
 from lattice.observability.metrics import MetricsServer
 from lattice.server.app import (
     build_components,
@@ -21,17 +21,18 @@ from lattice.server.app import (
     set_serving,
 )
 from lattice.server.backends.mlx.worker import MlxWorker
+from lattice.server.services.in_process_channel import InProcessChannel, InProcessServer
 from lattice.server.store import open_store
 from lattice.shim import create_app
-from lattice.shim.connections import connection_cap, guarded_protocol, raise_file_limit
+from lattice.shim.connections import raise_file_limit
+from lattice.shim.workers import SHUTDOWN_GRACE_SECONDS, ShimWorkers, WorkerSpec, default_workers, uvicorn_config
 
 log = logging.getLogger("lattice")
 
-SHUTDOWN_GRACE_SECONDS = 5.0
-
 
 class StartupError(Exception):
-    """The gateway cannot start: a port is taken, or the default model is not installed."""
+    """The gateway cannot start (a port is taken, the default model is not installed), or a shim worker
+    it started has died."""
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -52,16 +53,31 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
         raise StartupError(str(error)) from error
     # Bind both ports before anything slow, so a taken port is a clear error at once.
     http_socket = _bind_http(settings) if with_shim else None
-    metrics_server = _start_metrics(settings)
+    # Two shims or more run as worker processes (every core answers REST); one is embedded, in-process.
+    worker_count = (
+        (settings.shim_workers if settings.shim_workers is not None else default_workers()) if with_shim else 0
+    )
+    metrics_dir = ShimWorkers.metrics_dir() if worker_count >= 2 else None
+    if metrics_dir is not None:
+        metrics.gather_shim_workers(metrics_dir)
+    metrics_server = _start_metrics(settings, internal=metrics_dir is not None)
     store = await open_store(settings.database_url, settings.home)
     worker = MlxWorker()
     components = build_components(settings, store, worker)
     gateway, personal, usage = components.gateway, components.personal, components.usage
+    try:
+        await personal.hub.start()  # a cluster's hub joins its broker
+    except ConnectionError as error:
+        raise StartupError(str(error)) from error
     usage.start()
     # Lets the server trust the client addresses our own shim reports, and no one else's.
     proxy_secret = secrets.token_urlsafe(32)
+    # The embedded shim reaches the servicers without sockets, through the same interceptors.
+    in_process = InProcessServer() if settings.shim_transport == "in_process" and metrics_dir is None else None
     try:
-        server, port, health_servicer = create_server(settings, components, proxy_secret=proxy_secret)
+        server, port, health_servicer = create_server(
+            settings, components, proxy_secret=proxy_secret, in_process=in_process
+        )
     except RuntimeError as error:
         raise StartupError(f"cannot listen for gRPC on {settings.grpc_host}:{settings.grpc_port}: {error}") from error
     bound = settings.model_copy(update={"grpc_port": port})
@@ -72,8 +88,16 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     log.info("gRPC listening on %s:%d (health NOT_SERVING until the models are loaded)", settings.grpc_host, port)
 
     shim: _EmbeddedUvicorn | None = None
+    workers: ShimWorkers | None = None
     tasks: list[asyncio.Task[None]] = []
-    if http_socket is not None:
+    if http_socket is not None and metrics_dir is not None:
+        assert metrics_server is not None  # the workers' /metrics is the gateway's
+        metrics_host = settings.metrics_host if settings.metrics_port is not None else "127.0.0.1"
+        metrics_url = f"http://{local_address(metrics_host, metrics_server.port)}/metrics"
+        spec = WorkerSpec(bound.grpc_target, proxy_secret, metrics_url)
+        workers = await ShimWorkers.start(worker_count, http_socket, spec, metrics_dir)
+        tasks.append(asyncio.create_task(workers.exited(), name="workers"))
+    elif http_socket is not None:
         app = create_app(
             bound.grpc_target,
             max_body_bytes=settings.max_request_bytes,
@@ -81,22 +105,9 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
             cors_origins=settings.cors_origins,
             metrics=settings.shim_metrics,
             proxy_secret=proxy_secret,
+            channel=None if in_process is None else InProcessChannel(in_process),
         )
-        # Keep idle connections longer than clients do (the OpenAI SDK pools them): a server that closes
-        # first races the client reusing the connection, which then fails with a read error.
-        # uvicorn logs through the root logger (JSON or not, with request ids); the shim logs each request itself.
-        cap = connection_cap(settings.http_max_connections, file_limit)
-        log.info("REST: at most %d connections (open-file limit %d)", cap, file_limit)
-        config = uvicorn.Config(
-            app,
-            log_level=settings.log_level,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_keep_alive=75,
-            http=guarded_protocol(header_timeout=settings.http_header_timeout_seconds, max_connections=cap),
-        )
-        shim = _EmbeddedUvicorn(config)
+        shim = _EmbeddedUvicorn(uvicorn_config(app, settings, file_limit))
         tasks.append(asyncio.create_task(shim.serve(sockets=[http_socket])))
 
     stop = asyncio.Event()
@@ -113,17 +124,21 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
             raise StartupError(str(error)) from error
         await set_serving(health_servicer, True)
         log.info("ready: gRPC %s:%d, REST %s", settings.grpc_host, port, _http_url(http_socket))
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if any(task.get_name() == "workers" for task in done):
+            raise StartupError("a shim worker exited, so the gateway stopped (the log above says why)")
     finally:
         log.info("shutting down")
         await set_serving(health_servicer, False)
         if shim is not None:
             shim.should_exit = True
         for task in tasks:
-            if task.get_name() == "signal":
+            if task.get_name() in ("signal", "workers"):
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        personal.hub.close_all("the gateway is shutting down")  # relay streams never end by themselves
+        if workers is not None:
+            await workers.stop()  # their requests in flight answered while the gRPC server still serves
+        await personal.hub.stop()  # relay streams never end by themselves
         await server.stop(SHUTDOWN_GRACE_SECONDS)
         await gateway.close()
         await usage.close()  # the last batch of usage records, before the store closes
@@ -134,9 +149,10 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
         tracing.shutdown()  # the last spans exported
 
 
-def _start_metrics(settings: Settings) -> MetricsServer | None:
+def _start_metrics(settings: Settings, *, internal: bool) -> MetricsServer | None:
+    """The metrics port when configured; else, for shim workers (`internal`), one on loopback they read."""
     if settings.metrics_port is None:
-        return None
+        return MetricsServer("127.0.0.1", 0) if internal else None
     try:
         server = MetricsServer(settings.metrics_host, settings.metrics_port)
     except OSError as error:

@@ -57,8 +57,17 @@ class GatewayProcess:
         return self.process.returncode
 
 
+# Passed through to the gateways tests start: `LATTICE_SHIM_TRANSPORT=channel` runs the shim's tests over
+# a loopback gRPC channel instead of the in-process one (the Makefile's `test` runs them both ways), and
+# `LATTICE_SHIM_WORKERS=3` through worker processes.
+PASSED_THROUGH = ("LATTICE_SHIM_TRANSPORT", "LATTICE_SHIM_WORKERS")
+
+
 def lattice_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_") or k in PASSED_THROUGH}
+    # One embedded shim whatever the machine's cores (the default scales with them), unless the run asks
+    # for workers: tests/shim/test_shim_workers.py starts them itself.
+    env.setdefault("LATTICE_SHIM_WORKERS", "1")
     env.update({"LATTICE_HOME": str(TEST_HOME), "HF_HUB_OFFLINE": "1", **overrides})
     return env
 

@@ -192,6 +192,31 @@ def relay_heartbeats_missed(runtime: str) -> None:
     RELAY_HEARTBEATS_MISSED.labels(runtime).inc()
 
 
+def gather_shim_workers(directory: str) -> None:
+    """The REST metrics come from shim worker processes, recorded in prometheus_client's multiprocess
+    files in `directory`: the registry reads those (summed over the workers) instead of its own, which
+    this process no longer feeds (it runs no shim)."""
+    shim_metrics = (HTTP_REQUESTS, HTTP_SECONDS)
+    names = {family.name for metric in shim_metrics for family in metric.describe()}
+    for metric in shim_metrics:
+        REGISTRY.unregister(metric)
+    REGISTRY.register(_WorkerMetrics(directory, names))
+
+
+class _WorkerMetrics:
+    """The shim metrics of the worker processes' files. Only those: a worker's files also hold the
+    unlabelled gauges it declared at import (zeros), which are this process's to report."""
+
+    def __init__(self, directory: str, names: set[str]) -> None:
+        from prometheus_client import multiprocess
+
+        self._files = multiprocess.MultiProcessCollector(None, path=directory)  # type: ignore[no-untyped-call]
+        self._names = names
+
+    def collect(self) -> Any:
+        return [family for family in self._files.collect() if family.name in self._names]  # type: ignore[no-untyped-call]
+
+
 def exposition() -> tuple[bytes, str]:
     """The registry in Prometheus' text format, and its content type."""
     return prometheus_client.generate_latest(REGISTRY), CONTENT_TYPE_LATEST

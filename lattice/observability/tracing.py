@@ -146,6 +146,16 @@ def start(name: str, attributes: Mapping[str, Attribute] | None = None) -> Span:
     return _LiveSpan(_tracer.start_span(name, attributes=attributes))
 
 
+def start_client(name: str) -> Span:
+    """A client span for a gRPC call made without a channel's interceptors (the in-process channel):
+    the one `opentelemetry-instrumentation-grpc` would make; its `carrier()` goes with the call."""
+    if _tracer is None:
+        return NO_SPAN
+    from opentelemetry.trace import SpanKind
+
+    return _LiveSpan(_tracer.start_span(name, kind=SpanKind.CLIENT, attributes={"rpc.system": "grpc"}))
+
+
 def tag_current(key: str, value: Attribute) -> None:
     """Adds an attribute to the current span (the RPC's, in the server), if there is one."""
     if _tracer is None:

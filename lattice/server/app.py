@@ -28,6 +28,7 @@ from lattice.server.profiles import discovered_profile
 from lattice.server.prompt_budget import PromptBudget
 from lattice.server.registry import ModelRegistry, RegisteredModel
 from lattice.server.relay import PERSONAL_PREFIX
+from lattice.server.relay.cluster import ClusterHub
 from lattice.server.relay.hub import RelayHub
 from lattice.server.resolver import Resolver
 from lattice.server.services.auth import AuthInterceptor
@@ -35,6 +36,7 @@ from lattice.server.services.chat import ChatServicer
 from lattice.server.services.completions import CompletionServicer
 from lattice.server.services.embeddings import EmbeddingServicer
 from lattice.server.services.health import HealthServicer
+from lattice.server.services.in_process_channel import InProcessServer
 from lattice.server.services.observability import ObservabilityInterceptor
 from lattice.server.services.operations import OperationsServicer
 from lattice.server.services.personal_runtimes import PersonalRuntimeServicer
@@ -86,8 +88,16 @@ SERVICE_NAMES = (
 
 def build_personal_runtimes(settings: Settings, store: Store) -> PersonalRuntimes:
     """Runtime records and the relay hub; the addresses are filled in once the servers are bound."""
-    hub = RelayHub(load_or_create_key(settings.home / "relay.key"), settings.relay_heartbeat_seconds)
-    return PersonalRuntimes(RuntimeRecords(store), hub, cache_seconds=settings.auth_cache_seconds)
+    key = load_or_create_key(settings.home / "relay.key")
+    hub = (
+        ClusterHub(key, settings.relay_heartbeat_seconds, settings.broker_url)
+        if settings.broker_url
+        else RelayHub(key, settings.relay_heartbeat_seconds)
+    )
+    personal = PersonalRuntimes(RuntimeRecords(store), hub, cache_seconds=settings.auth_cache_seconds)
+    if isinstance(hub, ClusterHub):  # a revocation on another replica must not wait out the cache here
+        hub.on_refused = personal.forget
+    return personal
 
 
 def build_authenticator(settings: Settings, store: Store) -> Authenticator:
@@ -226,10 +236,15 @@ def _proxy(upstream: Upstream, settings: Settings, registry: ModelRegistry) -> B
 
 
 def create_server(
-    settings: Settings, components: Components, *, proxy_secret: str | None = None
+    settings: Settings,
+    components: Components,
+    *,
+    proxy_secret: str | None = None,
+    in_process: InProcessServer | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Builds the server and binds it; returns it with its port (useful when `grpc_port` is 0).
-    `proxy_secret` is the embedded shim's: a call that carries it may say whose it is (`x-forwarded-for`)."""
+    `proxy_secret` is the embedded shim's: a call that carries it may say whose it is (`x-forwarded-for`).
+    `in_process` records the servicers and interceptors too, for the embedded shim's in-process channel."""
     interceptors: list[grpc.aio.ServerInterceptor] = [
         # The RPC's trace span (when tracing is configured) around everything, continuing the caller's trace.
         *tracing.server_interceptors(),
@@ -249,25 +264,28 @@ def create_server(
         ],
     )
     gateway, personal = components.gateway, components.personal
-    chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(gateway, proxy_secret=proxy_secret), server)
+    registrar = server if in_process is None else in_process.registrar(server, interceptors)
+    chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(gateway, proxy_secret=proxy_secret), registrar)
     embeddings_pb2_grpc.add_EmbeddingServiceServicer_to_server(
-        EmbeddingServicer(gateway, proxy_secret=proxy_secret), server
+        EmbeddingServicer(gateway, proxy_secret=proxy_secret), registrar
     )
     completions_pb2_grpc.add_CompletionServiceServicer_to_server(
-        CompletionServicer(gateway, proxy_secret=proxy_secret), server
+        CompletionServicer(gateway, proxy_secret=proxy_secret), registrar
     )
-    resolve_pb2_grpc.add_ResolveServiceServicer_to_server(ResolveServicer(gateway), server)
+    resolve_pb2_grpc.add_ResolveServiceServicer_to_server(ResolveServicer(gateway), registrar)
     swarm_pb2_grpc.add_SwarmServiceServicer_to_server(
-        SwarmServicer(gateway, SwarmConfig.from_settings(settings), proxy_secret=proxy_secret), server
+        SwarmServicer(gateway, SwarmConfig.from_settings(settings), proxy_secret=proxy_secret), registrar
     )
-    personal_runtime_pb2_grpc.add_PersonalRuntimeServiceServicer_to_server(PersonalRuntimeServicer(personal), server)
-    relay_pb2_grpc.add_RelayServiceServicer_to_server(RelayServicer(personal.hub, personal.records), server)
-    usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(components.usage), server)
+    personal_runtime_pb2_grpc.add_PersonalRuntimeServiceServicer_to_server(PersonalRuntimeServicer(personal), registrar)
+    relay_pb2_grpc.add_RelayServiceServicer_to_server(RelayServicer(personal.hub, personal.records), registrar)
+    usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(components.usage), registrar)
     operations_pb2_grpc.add_OperationsServiceServicer_to_server(
-        OperationsServicer(Operations(gateway, components.activity, personal)), server
+        OperationsServicer(Operations(gateway, components.activity, personal)), registrar
     )
     health_servicer = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
+    # On the server itself: reflection picks its asyncio servicer only for a grpc.aio.Server (given the
+    # in-process registrar it installed the blocking one, which failed every call), and the shim never reflects.
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(f"{_bracketed(settings.grpc_host)}:{settings.grpc_port}")
     return server, port, health_servicer

@@ -119,6 +119,10 @@ class PersonalRuntimes:
         self.hub.close_runtime(lattice_id, _repaired(lattice_id))
         return Pairing(redemption, self.relay_endpoint, self.hub.public_key, round(self.hub.heartbeat_seconds))
 
+    def forget(self, lattice_id: str) -> None:
+        """The runtime's record changed elsewhere (another replica revoked it): read it again."""
+        self._cached.forget(lattice_id)
+
     async def _record(self, account_id: str, lattice_id: str) -> PersonalRuntimeRecord:
         """The runtime's record for a chat: from a short cache, so a chat costs no database read."""
         cached = self._cached.get(lattice_id)
@@ -145,7 +149,7 @@ class PersonalRuntimes:
         if record.revoked_at is not None:
             raise _revoked(lattice_id)
         if not self.hub.reachable(lattice_id):
-            why = "its daemon is not connected" if record.paired_at else "no daemon has been paired with it yet"
+            why = self.hub.absence(lattice_id) if record.paired_at else "no daemon has been paired with it yet"
             raise RuntimeUnreachable(lattice_id, why)
         profile = ModelProfile(id=PERSONAL_PREFIX + lattice_id, backend="relay", owned_by=record.account_id)
         model = RegisteredModel(profile, self._backend)

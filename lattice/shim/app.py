@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import grpc
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -45,19 +46,27 @@ def create_app(
     cors_origins: Sequence[str] = (),
     metrics: bool = True,
     proxy_secret: str | None = None,
+    channel: grpc.aio.Channel | None = None,
+    metrics_url: str | None = None,
 ) -> FastAPI:
     """The shim, talking to the gRPC server at `grpc_target` (`host:port`). Browsers may call it from
     `cors_origins` only; `metrics` serves the process's Prometheus metrics at `/metrics`. `proxy_secret`,
-    the server's, has the server trust the client addresses the shim reports (else it sees one caller)."""
+    the server's, has the server trust the client addresses the shim reports (else it sees one caller).
+    `channel`, when given, is used instead of one to `grpc_target` (inside `lattice serve`: the in-process one).
+    `metrics_url`: where `/metrics` comes from when it is not this process's (a shim worker's: the gateway's)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if channel is not None:
+            app.state.upstream = Upstream(channel, proxy_secret)
+            yield
+            return
         async with grpc.aio.insecure_channel(
             grpc_target,
             options=[("grpc.max_send_message_length", max_body_bytes)],
             interceptors=tracing.client_interceptors(),  # none unless tracing is configured
-        ) as channel:
-            app.state.upstream = Upstream(channel, proxy_secret)
+        ) as opened:
+            app.state.upstream = Upstream(opened, proxy_secret)
             yield
 
     # No /docs or /redoc: their pages load scripts from a CDN, which the strict CSP (and no internet) forbid.
@@ -87,7 +96,7 @@ def create_app(
     if metrics:
         app.add_api_route(
             "/metrics",
-            _metrics,
+            _metrics if metrics_url is None else _gathered_metrics(metrics_url),
             methods=["GET"],
             response_class=PlainTextResponse,
             summary="Prometheus metrics of the gateway process (gRPC server and shim)",
@@ -147,6 +156,17 @@ async def _not_unicode(request: Request, _exc: UnicodeEncodeError) -> JSONRespon
 async def _metrics() -> Response:
     body, content_type = exposition()
     return Response(body, media_type=content_type)
+
+
+def _gathered_metrics(url: str) -> Callable[[], Awaitable[Response]]:
+    """`/metrics` of a shim worker: the gateway's, which counts every worker's requests too."""
+
+    async def metrics() -> Response:
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.get(url)
+        return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
+
+    return metrics
 
 
 class BodySizeLimit:

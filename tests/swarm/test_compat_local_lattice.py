@@ -1,7 +1,7 @@
 """Local Lattice's swarm shapes (issue #18) on a real gateway and the real default model: `/swarm/*` (Local
 Lattice's paths) and `/v1/swarm/*` take OpenAI-style messages, a `models` list, the strategy names
 `best-of-n`, `first-success`, `longest`, `fanout` and Local Lattice's pipeline steps, beside the
-contract's proto JSON (tests/test_swarm_e2e.py covers that on /v1/swarm)."""
+contract's proto JSON (tests/swarm/test_swarm_e2e.py covers that on /v1/swarm)."""
 
 from __future__ import annotations
 

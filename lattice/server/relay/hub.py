@@ -62,7 +62,24 @@ class RuntimeLink:
         self.outbox.put_nowait(self.closed)
 
 
+def work_payload(
+    lattice_id: str, work_id: str, request: chat_pb2.ChatRequest, span: tracing.Span, answer_key: bytes
+) -> relay_pb2.WorkPayload:
+    """What the daemon is sent for one chat (sealed to its key by the caller)."""
+    return relay_pb2.WorkPayload(
+        lattice_id=lattice_id,
+        work_id=work_id,
+        request=request,
+        request_id=logs.current_request_id() or "",
+        trace_context=tracing.carrier(span),
+        answer_key=answer_key,
+    )
+
+
 class RelayHub:
+    """The relay of this one process: daemons connected here serve chats that arrive here.
+    `lattice.server.relay.cluster.ClusterHub` extends it across replicas."""
+
     def __init__(self, key: PrivateKey, heartbeat_seconds: float) -> None:
         self.key = key
         self.heartbeat_seconds = heartbeat_seconds
@@ -74,6 +91,10 @@ class RelayHub:
 
     def reachable(self, lattice_id: str) -> bool:
         return lattice_id in self._links
+
+    def absence(self, lattice_id: str) -> str:
+        """Why a paired runtime is not `reachable`, for its refusal."""
+        return "its daemon is not connected"
 
     def in_flight(self, lattice_id: str) -> int:
         link = self._links.get(lattice_id)
@@ -126,16 +147,18 @@ class RelayHub:
         queue = link.work.get(update.work_id)
         if queue is None:
             return  # the work item was cancelled or failed already: a late answer is dropped
-        box = link.answer_boxes.get(update.work_id)
-        ids = {"lattice_id": link.lattice_id, "work_id": update.work_id}
+        queue.put_nowait(self.open_update(link.lattice_id, update, link.answer_boxes.get(update.work_id)))
+
+    def open_update(self, lattice_id: str, update: relay_pb2.WorkUpdate, box: SecretBox | None) -> relay_pb2.WorkEvent:
+        """The event inside one of the daemon's answers, opened with its work item's answer key."""
+        ids = {"lattice_id": lattice_id, "work_id": update.work_id}
         try:
-            event = open_box(update.sealed_event, box or SealedBox(self.key), relay_pb2.WorkEvent, **ids)
+            return open_box(update.sealed_event, box or SealedBox(self.key), relay_pb2.WorkEvent, **ids)
         except BackendFailed:
             if box is None:
                 raise
             # A daemon that predates answer keys seals its answers to the gateway's key instead.
-            event = open_box(update.sealed_event, SealedBox(self.key), relay_pb2.WorkEvent, **ids)
-        queue.put_nowait(event)
+            return open_box(update.sealed_event, SealedBox(self.key), relay_pb2.WorkEvent, **ids)
 
     async def run(self, lattice_id: str, request: chat_pb2.ChatRequest) -> AsyncGenerator[relay_pb2.WorkEvent, None]:
         """Sends `request` to the runtime's daemon and yields its events until the finish or failure.
@@ -150,14 +173,7 @@ class RelayHub:
         link.answer_boxes[work_id] = SecretBox(answer_key)
         self._count_work(link)
         span = tracing.start("lattice.relay.work", {"lattice.runtime": lattice_id, "lattice.work_id": work_id})
-        payload = relay_pb2.WorkPayload(
-            lattice_id=lattice_id,
-            work_id=work_id,
-            request=request,
-            request_id=logs.current_request_id() or "",
-            trace_context=tracing.carrier(span),
-            answer_key=answer_key,
-        )
+        payload = work_payload(lattice_id, work_id, request, span, answer_key)
         done = False
         try:
             link.send(
@@ -185,6 +201,12 @@ class RelayHub:
             span.end()
             if not done:
                 link.send(relay_pb2.ConnectResponse(cancel=relay_pb2.WorkCancel(work_id=work_id, reason="cancelled")))
+
+    async def start(self) -> None:
+        """Nothing to connect to for one process; a cluster's hub joins its broker here."""
+
+    async def stop(self) -> None:
+        self.close_all("the gateway is shutting down")
 
     async def keep_alive(self, link: RuntimeLink) -> None:
         """Sends heartbeats and ends the link when the daemon has been silent for two periods."""
