@@ -44,6 +44,8 @@ class Load:
     sent: int = 0
     misrouted: int = 0
     lost: collections.Counter[str] = field(default_factory=collections.Counter)
+    timeline: list[tuple[float, float]] = field(default_factory=list)
+    """(seconds into the load when sent, ms) per answered chat: whether the slow ones come together."""
     behind_ms: float = 0.0
     """How late the last chat left against the schedule: the load generator keeping up, or not."""
 
@@ -61,6 +63,7 @@ class Load:
             "all": stats(self.latencies_ms),
             "same_replica": stats(self.same_ms),
             "across_replicas": stats(self.across_ms),
+            "timeline": self.timeline,
         }
 
 
@@ -124,6 +127,7 @@ async def steady_load(
             load.misrouted += 1
             return
         load.latencies_ms.append(elapsed)
+        load.timeline.append((round(sent - start, 4), round(elapsed, 3)))
         (load.same_ms if holder[lattice_id] == replica else load.across_ms).append(elapsed)
 
     tasks = []
@@ -169,6 +173,8 @@ async def phase(
     env = {"LATTICE_DATABASE_URL": database_url, **GATEWAY_ENV}
     if nats is not None:
         env["LATTICE_BROKER_URL"] = nats.url
+    if args.heartbeat_seconds:
+        env["LATTICE_RELAY_HEARTBEAT_SECONDS"] = f"{args.heartbeat_seconds:g}"
     print(f"{name}: {replicas} replica(s), {args.daemons} daemons; load {load_average()}", flush=True)
     key = await asyncio.to_thread(create_key, env, ACCOUNT)  # also upgrades the fresh database's schema
     runtimes = await pair_runtimes(database_url, TEST_HOME, ACCOUNT, args.daemons)
@@ -275,6 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long the load runs in each phase")
     parser.add_argument("--replicas", type=int, default=3, help="replicas in the cluster phase")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds before a chat counts as lost")
+    parser.add_argument(
+        "--heartbeat-seconds", type=float, default=0.0, help="the relay's heartbeat period (0: the gateway's default)"
+    )
     parser.add_argument("--phases", nargs="+", default=["single", "cluster"], choices=["single", "cluster"])
     args = parser.parse_args(argv)
     if args.daemons < 1 or args.rate <= 0 or args.seconds <= 0 or args.replicas < 1:
