@@ -14,17 +14,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import httpx
 
 import bench.cluster
 from bench.cluster.daemons import SimulatedDaemon, connect_all, pair_runtimes
 from bench.common import REPO, fmt, load_average, machine, machine_line, percentile, table, write_results
-from bench.gateway_overhead import BadAnswer
 from bench.relay.processes import GATEWAY_ENV
-from bench.relay.targets import error_kind
+from bench.relay.targets import GrpcChatTarget, error_kind
 from lattice.server.relay import PERSONAL_PREFIX
-from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 from tests.cluster.processes import NatsServer, start_nats, start_replicas
 from tests.gateway_process import TEST_HOME, GatewayProcess
 from tests.personal_runtime_fixtures import create_key
@@ -102,7 +99,7 @@ async def wait_reachable(replicas: list[GatewayProcess], key: str, count: int, l
 
 
 async def steady_load(
-    apps: list[App], daemons: list[SimulatedDaemon], holder: dict[str, int], args: argparse.Namespace
+    apps: list[GrpcChatTarget], daemons: list[SimulatedDaemon], holder: dict[str, int], args: argparse.Namespace
 ) -> Load:
     """`args.rate` chats a second for `args.seconds`, open loop: each to a random runtime, on the replicas
     in turn. Seeded, so both phases send the same sequence."""
@@ -118,7 +115,7 @@ async def steady_load(
         load.sent += 1
         sent = time.monotonic()
         try:
-            answer = await asyncio.wait_for(apps[replica].chat(lattice_id, str(number)), args.timeout)
+            answer = await asyncio.wait_for(apps[replica].call(str(number), PERSONAL_PREFIX + lattice_id), args.timeout)
         except Exception as error:
             load.lost[error_kind(error)] += 1
             return
@@ -142,31 +139,6 @@ async def steady_load(
     return load
 
 
-class App:
-    """An app calling StreamChat on one replica, with the account's key."""
-
-    def __init__(self, address: str, key: str, timeout: float) -> None:
-        self._channel = grpc.aio.insecure_channel(address)
-        self._stub = chat_pb2_grpc.ChatServiceStub(self._channel)
-        self._metadata = (("x-api-key", key),)
-        self._timeout = timeout
-
-    async def chat(self, lattice_id: str, prompt: str) -> str:
-        """The answer's text; BadAnswer when the stream ends without its done message."""
-        message = common_pb2.Message(role=common_pb2.ROLE_USER, content=[common_pb2.ContentPart(text=prompt)])
-        request = chat_pb2.ChatRequest(model=PERSONAL_PREFIX + lattice_id, messages=[message], max_tokens=16)
-        text: list[str] = []
-        async for reply in self._stub.StreamChat(request, timeout=self._timeout, metadata=self._metadata):
-            if reply.HasField("delta"):
-                text.append(reply.delta.content)
-            elif reply.HasField("done"):
-                return "".join(text)
-        raise BadAnswer(f"stream ended without done: {''.join(text)!r}")
-
-    async def aclose(self) -> None:
-        await self._channel.close()
-
-
 async def phase(
     name: str, work: pathlib.Path, database_url: str, nats: NatsServer | None, replicas: int, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -185,11 +157,11 @@ async def phase(
         tasks = await connect_all(daemons, args.timeout * 3)
         await wait_reachable(gateways, key, args.daemons, 60)
         print(f"  {args.daemons} daemons connected and reachable in {time.monotonic() - started:.1f} s", flush=True)
-        apps = [App(g.grpc_target, key, args.timeout) for g in gateways]
+        apps = [GrpcChatTarget(g.grpc_target, g.grpc_target, "", key, [], args.timeout) for g in gateways]
         try:
             for number in range(WARMUP_PER_REPLICA * len(gateways)):  # connections, first-call paths
                 daemon = daemons[number % len(daemons)]
-                answer = await apps[number % len(apps)].chat(daemon.runtime.lattice_id, "warm-up")
+                answer = await apps[number % len(apps)].call("warm-up", PERSONAL_PREFIX + daemon.runtime.lattice_id)
                 if answer != daemon.runtime.lattice_id:
                     raise RuntimeError(f"warm-up answered by {answer!r}, not {daemon.runtime.lattice_id}")
             before = sum(d.work_items for d in daemons)
