@@ -111,9 +111,10 @@ class GrpcChatTarget:
         self._channel = grpc.aio.insecure_channel(address)
         self._stub = chat_pb2_grpc.ChatServiceStub(self._channel)
 
-    async def call(self, prompt: str) -> str:
+    async def call(self, prompt: str, model: str = "") -> str:
+        """One chat on this target's model, or on `model` (bench/cluster picks a runtime per chat)."""
         message = common_pb2.Message(role=common_pb2.ROLE_USER, content=[common_pb2.ContentPart(text=prompt)])
-        request = chat_pb2.ChatRequest(model=self._model, messages=[message], max_tokens=16, temperature=0)
+        request = chat_pb2.ChatRequest(model=model or self._model, messages=[message], max_tokens=16, temperature=0)
         text: list[str] = []
         done = False
         async for reply in self._stub.StreamChat(request, timeout=self._timeout, metadata=self._metadata):

@@ -60,6 +60,8 @@ def start_nats(log_dir: pathlib.Path) -> NatsServer:
 def start_replicas(log_dir: pathlib.Path, count: int, env: dict[str, str]) -> list[GatewayProcess]:
     """`count` replicas: the first alone (it upgrades the database's schema), the others together."""
     first = start_gateway(log_dir, **env)
+    if count == 1:
+        return [first]
     with ThreadPoolExecutor(max_workers=count - 1) as pool:
         others = list(pool.map(lambda _: start_gateway(log_dir, **env), range(count - 1)))
     return [first, *others]
