@@ -174,7 +174,19 @@ def text_metadata(pairs: Iterable[tuple[str, str | bytes]] | None) -> dict[str, 
 
 
 def _struct(value: Any) -> dict[str, Any]:
-    return dict(json_format.MessageToDict(value))
+    return dict(_integral(json_format.MessageToDict(value)))
+
+
+def _integral(value: Any) -> Any:
+    """A Struct keeps every number as a double: a schema's `"maxLength": 40` arrives as 40.0, which
+    llama.cpp's schema compiler refuses and strict validators may too. Whole numbers are ints again."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def _tool_choice(request: chat_pb2.ChatRequest) -> chat.ToolChoice | None:

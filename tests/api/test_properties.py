@@ -418,3 +418,28 @@ def test_the_end_of_a_stream_is_an_openai_chunk_with_its_finish_reason_and_usage
     assert usage_chunk.choices == []
     assert usage_chunk.usage is not None
     assert usage_chunk.usage.total_tokens == prompt + completion
+
+
+def test_a_schemas_whole_numbers_cross_the_wire_as_integers() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 40},
+            "tags": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"type": "number", "minimum": 0.5}},
+        },
+        "required": ["name"],
+    }
+    tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [tool],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": schema}},
+    }
+    proto = convert.chat_request_to_proto(ChatCompletionRequest.model_validate(body))
+    request = chat_request_from_proto(chat_pb2.ChatRequest.FromString(proto.SerializeToString()))
+    assert request.response_format is not None
+    # As JSON text, not ==: 40.0 == 40 in Python, but llama.cpp refuses `"maxLength": 40.0`.
+    wrapped = {"name": "s", "schema": schema}
+    assert json.dumps(request.response_format.json_schema, sort_keys=True) == json.dumps(wrapped, sort_keys=True)
+    assert json.dumps(request.tools[0].parameters, sort_keys=True) == json.dumps(schema, sort_keys=True)
