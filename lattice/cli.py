@@ -12,7 +12,7 @@ from typing import TypeAlias
 import grpc
 from pydantic import ValidationError
 
-from lattice import __version__, event_loop, keys_cli, usage_cli
+from lattice import __version__, keys_cli, usage_cli
 from lattice.blas import reexec_with_blas
 from lattice.config import Settings, UnsafeBindError
 from lattice.observability.logs import configure_logging
@@ -83,7 +83,7 @@ def _serve(settings: Settings, *, with_shim: bool) -> int:
     from lattice.serve import StartupError, serve  # heavy imports (MLX) only for the server
 
     try:
-        event_loop.run(serve(settings, with_shim=with_shim), settings.event_loop)
+        asyncio.run(serve(settings, with_shim=with_shim))
     except (UnsafeBindError, StartupError) as error:
         print(f"lattice: {error}", file=sys.stderr)
         return 2

@@ -396,11 +396,6 @@ class Settings(BaseSettings):
         description="How the shim inside `lattice serve` reaches the servicers: `in_process` (no sockets, through the "
         "same interceptors) or `channel` (a gRPC channel over loopback, as a shim in its own process uses).",
     )
-    event_loop: Literal["auto", "asyncio"] = Field(
-        default="auto",
-        description="The event loop of `lattice serve` and its shim workers: `auto` is uvloop where it is installed "
-        "(less CPU per REST request) and asyncio's own elsewhere; `asyncio` always asyncio's own.",
-    )
     shim_metrics: bool = Field(
         default=True,
         description="Serve Prometheus metrics at `GET /metrics` on the REST port (unauthenticated, like `/healthz`; "

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
-from lattice import event_loop
 from lattice.config import Settings
 from lattice.observability import tracing
 from lattice.observability.logs import configure_logging
@@ -60,7 +59,6 @@ def uvicorn_config(app: FastAPI, settings: Settings, file_limit: int) -> uvicorn
         log_config=None,
         access_log=False,
         lifespan="on",
-        loop=event_loop.uvicorn_loop(settings.event_loop),
         timeout_keep_alive=75,
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
         http=guarded_protocol(header_timeout=settings.http_header_timeout_seconds, max_connections=cap),
