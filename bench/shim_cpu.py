@@ -5,8 +5,11 @@ Two `lattice serve` processes in front of one `bench.fast_upstream`, alike but f
 each repetition, at one offered rate (open loop, as `gateway_overhead`); each cell reports the
 gateway process's user + system CPU per request sent and its latency percentiles. CPU per request is
 what this compares: it moves much less than latency when the machine is shared. Unpinned.
+With `--against DIR` (another checkout, e.g. a `git worktree` of an older commit) it compares this
+tree's shim with that tree's instead, both in-process: a before/after of a change in one run.
 
     .venv/bin/python -m bench.shim_cpu --rate 50 --seconds 6 --repeats 4
+    .venv/bin/python -m bench.shim_cpu --rate 200 --against /tmp/before
 """
 
 from __future__ import annotations
@@ -61,18 +64,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50, help="offered load, req/s")
     parser.add_argument("--seconds", type=float, default=6, help="seconds of load per cell")
     parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--against", metavar="DIR", help="compare with the lattice checkout at DIR, not transports")
     args = parser.parse_args(argv)
-    cells: dict[tuple[str, bool], list[float]] = {(t, s): [] for t in TRANSPORTS for s in (True, False)}
+    contenders = TRANSPORTS if args.against is None else ("this", "against")
+    cells: dict[tuple[str, bool], list[float]] = {(t, s): [] for t in contenders for s in (True, False)}
     with tempfile.TemporaryDirectory(prefix="lattice-bench-") as log_dir:
         upstream, root = start_fast_upstream(log_dir)
         config = os.path.join(log_dir, "lattice.toml")
         lattice_config(config, f"{root}/v1")
-        gateways = [start_lattice(log_dir, config, t, LATTICE_SHIM_TRANSPORT=t)[0] for t in TRANSPORTS]
+        if args.against is None:
+            gateways = [start_lattice(log_dir, config, t, LATTICE_SHIM_TRANSPORT=t)[0] for t in TRANSPORTS]
+        else:
+            path = f"{args.against}:{args.against}/clients/python"
+            gateways = [
+                start_lattice(log_dir, config, "this", LATTICE_SHIM_WORKERS="1")[0],
+                start_lattice(log_dir, config, "against", LATTICE_SHIM_WORKERS="1", PYTHONPATH=path)[0],
+            ]
         try:
             for gateway in gateways:  # warm up
                 asyncio.run(load(f"{gateway.http_url}/v1/chat/completions", args.rate, 1, True))
             for repetition in range(args.repeats):
-                order = list(zip(TRANSPORTS, gateways, strict=True))
+                order = list(zip(contenders, gateways, strict=True))
                 for stream in (True, False):
                     for transport, gateway in order if repetition % 2 == 0 else order[::-1]:
                         sent = int(args.rate * args.seconds)
@@ -93,10 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             upstream.stop()
     print(f"\nmedian CPU ms per request at {args.rate:g} req/s ({args.repeats} repetitions)")
     for stream in (True, False):
-        medians = {t: statistics.median(cells[(t, stream)]) for t in TRANSPORTS}
+        first, second = (statistics.median(cells[(t, stream)]) for t in contenders)
         print(
-            f"  stream={stream!s:5}  in_process {medians['in_process']:.2f}  channel {medians['channel']:.2f}  "
-            f"ratio {medians['in_process'] / medians['channel']:.2f}"
+            f"  stream={stream!s:5}  {contenders[0]} {first:.2f}  {contenders[1]} {second:.2f}  "
+            f"ratio {first / second:.2f}"
         )
     return 0
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from lattice.shim import anthropic_protocol as wire
 from lattice.shim import convert
+from lattice.shim.fast_json import compact
 from lattice.v1 import chat_pb2, common_pb2
 
 STOP_REASONS = {
@@ -165,7 +166,7 @@ def response_to_json(response: chat_pb2.ChatResponse) -> dict[str, Any]:
 
 def event(name: str, payload: dict[str, Any]) -> str:
     """One SSE event as Anthropic sends them: the type as the event's name and in its data."""
-    return f"event: {name}\ndata: {json.dumps({'type': name, **payload}, separators=(',', ':'))}\n\n"
+    return f"event: {name}\ndata: {compact({'type': name, **payload})}\n\n"
 
 
 @dataclass

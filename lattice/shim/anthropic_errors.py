@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from lattice.shim import errors, refusals
+from lattice.shim.fast_json import compact
 
 OVERLOADED = 529
 # HTTP status of the OpenAI-shaped answer → Anthropic's (status, error type).
@@ -101,7 +102,7 @@ def stream_error(error: grpc.aio.AioRpcError) -> str:
     """An `event: error` for a failure after the answer has begun, as Anthropic sends one."""
     refusal = errors.from_grpc(error)
     _status, body = from_openai(refusal.status, refusal.body)
-    return f"event: error\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
+    return f"event: error\ndata: {compact(body)}\n\n"
 
 
 PATH_PREFIX = "/v1/messages"

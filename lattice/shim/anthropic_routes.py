@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from lattice.shim import anthropic_convert, anthropic_errors, refusals
 from lattice.shim.anthropic_protocol import MessagesRequest
 from lattice.shim.event_stream import EventStream
+from lattice.shim.fast_json import FastJSONResponse
 from lattice.shim.routes import model_header, open_chat_stream
 from lattice.shim.upstream import Upstream, call_metadata
 
@@ -90,7 +91,7 @@ async def messages(body: MessagesRequest, request: Request) -> JSONResponse | Ev
         upstream: Upstream = request.app.state.upstream
         call = upstream.chat.Chat(proto, metadata=call_metadata(request))
         response = await call
-        return JSONResponse(anthropic_convert.response_to_json(response), headers=await model_header(call))
+        return FastJSONResponse(anthropic_convert.response_to_json(response), headers=await model_header(call))
     stream, first = await open_chat_stream(request, proto)
     return EventStream(_events(stream, first), stream, await model_header(stream))
 

@@ -9,7 +9,6 @@ comes, the gRPC call is cancelled, which stops generation on the server and ends
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -17,6 +16,8 @@ import grpc
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from lattice.shim.fast_json import compact
 
 
 class EventStream(Response):
@@ -75,4 +76,4 @@ async def first_answer(stream: Any) -> Any:
 
 def data_event(payload: dict[str, Any]) -> str:
     """One SSE event carrying `payload` as compact JSON."""
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+    return f"data: {compact(payload)}\n\n"

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from lattice.shim import errors, refusals, responses, routes
 from lattice.shim.event_stream import EventStream
+from lattice.shim.fast_json import FastJSONResponse
 from lattice.shim.responses_convert import chat_request, response_from_chat
 from lattice.shim.responses_protocol import ResponsesRequest
 from lattice.shim.responses_stream import ResponseEvents, sse
@@ -109,7 +110,7 @@ async def create_response(body: ResponsesRequest, request: Request) -> JSONRespo
         upstream: Upstream = request.app.state.upstream
         call = upstream.chat.Chat(proto, metadata=call_metadata(request))
         answer = await call
-        return JSONResponse(response_from_chat(body, answer), headers=await routes.model_header(call))
+        return FastJSONResponse(response_from_chat(body, answer), headers=await routes.model_header(call))
     stream, first = await routes.open_chat_stream(request, proto)
     return EventStream(_events(body, stream, first), stream, await routes.model_header(stream))
 

@@ -10,11 +10,11 @@ the start is an `error` event, then `response.failed`. Every event has its `sequ
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from lattice.shim import convert, errors
+from lattice.shim.fast_json import compact
 from lattice.shim.responses_convert import (
     function_call_item,
     item_id,
@@ -183,4 +183,4 @@ class ResponseEvents:
 
 def sse(event: Event) -> str:
     """One event as OpenAI sends it: named after its type, its JSON as data."""
-    return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+    return f"event: {event['type']}\ndata: {compact(event)}\n\n"

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from lattice.shim import convert, errors, refusals, responses, swarm_convert, swarm_routes
 from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event, first_answer
+from lattice.shim.fast_json import FastJSONResponse
 from lattice.shim.protocol import ChatCompletionRequest
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import chat_pb2, resolve_pb2
@@ -87,7 +88,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSO
     if not body.stream:
         call = stub.Chat(proto, metadata=metadata)
         response = await call
-        return JSONResponse(convert.chat_response_to_json(response), headers=await model_header(call))
+        return FastJSONResponse(convert.chat_response_to_json(response), headers=await model_header(call))
     stream, first = await open_chat_stream(request, proto)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return EventStream(_sse(stream, first, include_usage), stream, await model_header(stream))

@@ -126,3 +126,17 @@ def test_an_unexpected_error_is_a_500_in_the_envelope_with_the_headers() -> None
     }
     assert response.headers["x-request-id"] == "bug-1"
     assert_secured(response)  # type: ignore[arg-type]  # TestClient's response is an httpx.Response
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_gets_cors_and_the_security_headers(declared: bool) -> None:
+    # The limits run outside CORS since the middleware became one layer: their refusals still carry it.
+    app = create_app("127.0.0.1:1", max_body_bytes=10, cors_origins=[ORIGIN])
+    body = b'{"model": "' + b"x" * 100 + b'"}'
+    content = body if declared else iter([body[:50], body[50:]])
+    with TestClient(app) as client:
+        response = client.post("/v1/chat/completions", content=content, headers={"origin": ORIGIN})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert_secured(response)  # type: ignore[arg-type]  # TestClient's response is an httpx.Response
