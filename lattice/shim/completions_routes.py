@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from lattice.shim import errors, refusals
 from lattice.shim.convert import FINISH_REASONS, usage_to_json
 from lattice.shim.event_stream import DONE_EVENT, EventStream, data_event, first_answer
-from lattice.shim.protocol import Int32, Int64, StreamOptions, _Lenient
+from lattice.shim.protocol import Int32, Int64, StreamOptions, _Lenient, options_without_stream
 from lattice.shim.routes import model_header
 from lattice.shim.upstream import Upstream, call_metadata
 from lattice.v1 import completions_pb2
@@ -60,9 +60,7 @@ class CompletionRequest(_Lenient):
             )
         if self.suffix is not None:
             return "suffix", "'suffix' (text insertion) is not supported: leave it unset."
-        if self.stream_options is not None and not self.stream:
-            return "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled."
-        return None
+        return options_without_stream(self.stream, self.stream_options)
 
     @property
     def text(self) -> str:

@@ -101,6 +101,13 @@ class SwarmOptions(_Lenient):
     criteria: str = Field(default="", description="What the judge should value, in words.")
 
 
+def options_without_stream(stream: bool, stream_options: StreamOptions | None) -> tuple[str, str] | None:
+    """(param, message) for `stream_options` sent without streaming, as OpenAI refuses it; else None."""
+    if stream_options is not None and not stream:
+        return "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+    return None
+
+
 # What `missing_partner` refuses, said in the OpenAPI document (JSON Schema 2020-12, as OpenAPI 3.1).
 _PARTNERS: JsonDict = {
     "dependentSchemas": {
@@ -147,8 +154,8 @@ class ChatCompletionRequest(_Lenient):
 
     def missing_partner(self) -> tuple[str, str] | None:
         """(param, message) for an option sent without the one it needs, as OpenAI refuses it; else None."""
-        if self.stream_options is not None and not self.stream:
-            return "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        if (refused := options_without_stream(self.stream, self.stream_options)) is not None:
+            return refused
         if self.tool_choice is not None and not self.tools:
             return "tool_choice", "Invalid value for 'tool_choice': it is only allowed when 'tools' are specified."
         return None
