@@ -40,7 +40,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from bench.common import REPO, fmt, load_average, machine, machine_line, percentile, running, table, write_results
 from bench.fast_upstream import ANSWER, MODEL_ID
-from bench.gateway_overhead import HTTP_BODY, QUESTION
+from bench.gateway_overhead import QUESTION, http_body
 from bench.peers import lattice_config, start_fast_upstream, start_lattice
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 from lattice.wire.names import STATUS_DETAILS_METADATA_KEY
@@ -82,7 +82,7 @@ class ShimCaller:
         body = bytearray()
         try:
             headers = {"x-forwarded-for": TENANTS[tenant]}
-            async with self._client.stream("POST", self._url, json=HTTP_BODY, headers=headers) as response:
+            async with self._client.stream("POST", self._url, json=http_body(stream=True), headers=headers) as response:
                 async for chunk in response.aiter_raw():
                     if chunk and math.isnan(first):
                         first = time.monotonic() - start

@@ -9,6 +9,7 @@ import dataclasses
 import datetime
 import importlib.metadata
 import json
+import math
 import os
 import pathlib
 import platform
@@ -224,14 +225,16 @@ def python() -> str:
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of one process (all its threads) so far."""
+    """User + system CPU time so far of one process (all its threads) and of its live descendants: a
+    gateway's worker processes count as the gateway."""
     if pid is None:
         return float("nan")
     try:
         fields = _stat_fields(pid)
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(value for value in map(cpu_seconds, _children(pid)) if not math.isnan(value))  # gone since
 
 
 def _stat_fields(pid: int | str) -> list[str]:

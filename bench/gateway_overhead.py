@@ -2,13 +2,16 @@
 
     .venv/bin/python -m bench.gateway_overhead                 # 50/100/200/500 req/s, 3 s each, 3 repetitions
     .venv/bin/python -m bench.gateway_overhead --rates 50 200 --duration 2 --repeats 2
+    .venv/bin/python -m bench.gateway_overhead --mode non-stream --no-pin    # whole answers, unpinned
 
 Targets, side by side in one run (all on 127.0.0.1, all in front of one `bench.fast_upstream` process):
   direct         the upstream itself, over HTTP (the baseline)
   lattice-grpc   Lattice's StreamChat over grpc.aio, its [[upstreams]] entry pointing at the upstream
-  lattice-shim   Lattice's OpenAI-compatible shim, /v1/chat/completions with stream: true
+  lattice-shim   Lattice's OpenAI-compatible shim, /v1/chat/completions (`stream: true` unless --mode non-stream)
   lattice-shim-channel  the same shim in a second Lattice process whose shim reaches its server over a
                  loopback gRPC channel (`shim_transport = "channel"`: the path before the in-process one)
+  lattice-shim-workers  the same shim served by `--shim-workers` worker processes (default 2) of a third
+                 Lattice process, each a gRPC client of its server; its CPU counts the workers'
   litellm        LiteLLM's proxy (bench/.venvs/litellm), its model_list pointing at the upstream
   local-lattice  Local Lattice's LM Studio proxy mode (bench/.venvs/local-lattice), LM_STUDIO_URL = the upstream
 A target whose virtualenv is missing is skipped and the reason recorded (`make bench` creates them).
@@ -59,14 +62,15 @@ from bench.peers import lattice_config, start_fast_upstream, start_lattice, star
 from lattice.v1 import chat_pb2, chat_pb2_grpc, common_pb2
 
 QUESTION = "What is the capital of France?"
-HTTP_BODY: dict[str, Any] = {
-    "model": MODEL_ID,
-    "messages": [{"role": "user", "content": QUESTION}],
-    "stream": True,
-    "max_tokens": 16,
-    "temperature": 0,
-}
-TARGET_ORDER = ("direct", "lattice-grpc", "lattice-shim", "lattice-shim-channel", "litellm", "local-lattice")
+TARGET_ORDER = (
+    "direct",
+    "lattice-grpc",
+    "lattice-shim",
+    "lattice-shim-channel",
+    "lattice-shim-workers",
+    "litellm",
+    "local-lattice",
+)
 WARMUP_REQUESTS = 50
 
 
@@ -85,10 +89,24 @@ class BadAnswer(Exception):
     pass
 
 
+def http_body(stream: bool) -> dict[str, Any]:
+    return {
+        "model": MODEL_ID,
+        "messages": [{"role": "user", "content": QUESTION}],
+        "stream": stream,
+        "max_tokens": 16,
+        "temperature": 0,
+    }
+
+
 class HttpTarget:
-    def __init__(self, name: str, base_url: str, pid: int | None, timeout: float, headers: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, base_url: str, pid: int | None, timeout: float, headers: dict[str, str], stream: bool
+    ) -> None:
         self.name = name
         self.pid = pid
+        self._stream = stream
+        self._body = http_body(stream)
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._client = httpx.AsyncClient(
             headers=headers,
@@ -99,7 +117,7 @@ class HttpTarget:
     async def call(self) -> tuple[float, float]:
         first = 0.0
         body = bytearray()
-        async with self._client.stream("POST", self._url, json=HTTP_BODY) as response:
+        async with self._client.stream("POST", self._url, json=self._body) as response:
             async for chunk in response.aiter_raw():
                 if chunk and not first:
                     first = time.monotonic()
@@ -107,8 +125,10 @@ class HttpTarget:
             last = time.monotonic()
             if response.status_code != 200:
                 raise BadAnswer(f"HTTP {response.status_code}: {bytes(body[:120])!r}")
-        if b" Paris" not in body or not body.rstrip().endswith(b"[DONE]"):
+        if self._stream and (b" Paris" not in body or not body.rstrip().endswith(b"[DONE]")):
             raise BadAnswer(f"incomplete stream: {bytes(body[-120:])!r}")
+        if not self._stream and ANSWER.encode() not in body:
+            raise BadAnswer(f"wrong answer: {bytes(body[:120])!r}")
         return first or last, last
 
     async def aclose(self) -> None:
@@ -116,16 +136,23 @@ class HttpTarget:
 
 
 class GrpcTarget:
-    def __init__(self, name: str, address: str, pid: int | None, timeout: float) -> None:
+    def __init__(self, name: str, address: str, pid: int | None, timeout: float, stream: bool) -> None:
         self.name = name
         self.pid = pid
         self._timeout = timeout
+        self._stream = stream
         self._channel = grpc.aio.insecure_channel(address)
         self._stub = chat_pb2_grpc.ChatServiceStub(self._channel)
         message = common_pb2.Message(role=common_pb2.ROLE_USER, content=[common_pb2.ContentPart(text=QUESTION)])
         self._request = chat_pb2.ChatRequest(model=MODEL_ID, messages=[message], max_tokens=16, temperature=0)
 
     async def call(self) -> tuple[float, float]:
+        if not self._stream:
+            response = await self._stub.Chat(self._request, timeout=self._timeout)
+            last = time.monotonic()
+            if "".join(part.text for part in response.message.content) != ANSWER:
+                raise BadAnswer(f"wrong answer: {response.message!r:.120}")
+            return last, last
         first = 0.0
         text: list[str] = []
         done = False
@@ -376,7 +403,11 @@ def report(summary: dict[str, Any], names: Sequence[str], skipped: dict[str, str
 
 
 async def run(args: argparse.Namespace) -> int:
-    print(f"gateway overhead: rates {args.rates} req/s, {args.duration:g} s each, {args.repeats} repetitions")
+    print(
+        f"gateway overhead ({args.mode}): rates {args.rates} req/s, {args.duration:g} s each,"
+        f" {args.repeats} repetitions"
+    )
+    stream = args.mode == "stream"
     skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="lattice-bench-") as log_dir, running([]) as processes:
         upstream, upstream_root = start_fast_upstream(log_dir, *(["--gap-ms", str(args.gap_ms)] if args.gap_ms else []))
@@ -388,9 +419,9 @@ async def run(args: argparse.Namespace) -> int:
         processes.append(gateway_process)
 
         targets: list[Target] = [
-            HttpTarget("direct", f"{upstream_root}/v1", upstream.process.pid, args.timeout, {}),
-            GrpcTarget("lattice-grpc", gateway.grpc_target, gateway.process.pid, args.timeout),
-            HttpTarget("lattice-shim", f"{gateway.http_url}/v1", gateway.process.pid, args.timeout, {}),
+            HttpTarget("direct", f"{upstream_root}/v1", upstream.process.pid, args.timeout, {}, stream),
+            GrpcTarget("lattice-grpc", gateway.grpc_target, gateway.process.pid, args.timeout, stream),
+            HttpTarget("lattice-shim", f"{gateway.http_url}/v1", gateway.process.pid, args.timeout, {}, stream),
         ]
         if "lattice-shim-channel" in args.targets:
             channel, channel_process = start_lattice(
@@ -398,14 +429,21 @@ async def run(args: argparse.Namespace) -> int:
             )
             processes.append(channel_process)
             url = f"{channel.http_url}/v1"
-            targets.append(HttpTarget("lattice-shim-channel", url, channel.process.pid, args.timeout, {}))
+            targets.append(HttpTarget("lattice-shim-channel", url, channel.process.pid, args.timeout, {}, stream))
+        if "lattice-shim-workers" in args.targets:
+            workers, workers_process = start_lattice(
+                log_dir, config, "lattice-shim-workers", LATTICE_SHIM_WORKERS=str(args.shim_workers)
+            )
+            processes.append(workers_process)
+            url = f"{workers.http_url}/v1"
+            targets.append(HttpTarget("lattice-shim-workers", url, workers.process.pid, args.timeout, {}, stream))
         if "litellm" in args.targets:
             try:
                 litellm, port, key = start_litellm(log_dir, f"{upstream_root}/v1")
                 processes.append(litellm)
                 url = f"http://127.0.0.1:{port}/v1"
                 auth = {"authorization": f"Bearer {key}"}
-                targets.append(HttpTarget("litellm", url, litellm.process.pid, args.timeout, auth))
+                targets.append(HttpTarget("litellm", url, litellm.process.pid, args.timeout, auth, stream))
             except Exception as error:
                 skipped["litellm"] = f"{type(error).__name__}: {str(error)[:300]}"
         if "local-lattice" in args.targets:
@@ -413,7 +451,7 @@ async def run(args: argparse.Namespace) -> int:
                 local, port = start_local_lattice(log_dir, upstream_root)
                 processes.append(local)
                 url = f"http://127.0.0.1:{port}/v1"
-                targets.append(HttpTarget("local-lattice", url, local.process.pid, args.timeout, {}))
+                targets.append(HttpTarget("local-lattice", url, local.process.pid, args.timeout, {}, stream))
             except Exception as error:
                 skipped["local-lattice"] = f"{type(error).__name__}: {str(error)[:300]}"
         targets = [t for t in targets if t.name in args.targets]
@@ -456,7 +494,10 @@ async def run(args: argparse.Namespace) -> int:
     summary = summarize(cells, args.rates, names, args.slo_ms)
     text = report(summary, names, skipped, args.slo_ms)
     print()
-    print(f"Medians of {args.repeats} repetitions; latencies to the last byte, from each request's due time.")
+    print(
+        f"Medians of {args.repeats} repetitions ({args.mode}); latencies to the last byte, from each request's"
+        " due time."
+    )
     print(text)
     path = write_results(
         "gateway_overhead",
@@ -485,6 +526,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--slo-ms", type=float, default=1000.0, help="p99 above this means the load was not held")
     parser.add_argument("--targets", nargs="+", default=list(TARGET_ORDER), choices=TARGET_ORDER)
+    parser.add_argument(
+        "--mode",
+        choices=("stream", "non-stream"),
+        default="stream",
+        help="`stream: true` (StreamChat over gRPC) or whole answers (Chat)",
+    )
+    parser.add_argument(
+        "--shim-workers", type=int, default=2, help="worker processes of the lattice-shim-workers target"
+    )
     parser.add_argument(
         "--gap-ms",
         type=float,
