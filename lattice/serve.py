@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from lattice.config import Settings, check_safe_to_bind, local_address
-from lattice.observability import metrics, tracing
+from lattice.observability import gc_pauses, metrics, tracing
 from lattice.observability.metrics import MetricsServer
 from lattice.server.app import (
     build_components,
@@ -61,6 +61,7 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
     if metrics_dir is not None:
         metrics.gather_shim_workers(metrics_dir)
     metrics_server = _start_metrics(settings, internal=metrics_dir is not None)
+    gc_pauses.time_full_collections()
     store = await open_store(settings.database_url, settings.home)
     worker = MlxWorker()
     components = build_components(settings, store, worker)
@@ -122,6 +123,8 @@ async def serve(settings: Settings, *, with_shim: bool = True) -> None:
             await gateway.start()
         except FileNotFoundError as error:
             raise StartupError(str(error)) from error
+        if settings.gc_freeze:  # everything startup made is here now: out of the full collections' way
+            log.info("froze %d objects out of full garbage collections", gc_pauses.freeze_startup_heap())
         await set_serving(health_servicer, True)
         log.info("ready: gRPC %s:%d, REST %s", settings.grpc_host, port, _http_url(http_socket))
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -30,6 +30,7 @@ from fastapi import FastAPI
 
 from lattice.config import Settings
 from lattice.observability import tracing
+from lattice.observability.gc_pauses import freeze_startup_heap
 from lattice.observability.logs import configure_logging
 from lattice.shim.connections import connection_cap, guarded_protocol, raise_file_limit
 
@@ -153,6 +154,8 @@ def _run_worker() -> int:
         proxy_secret=spec["proxy_secret"],
         metrics_url=spec["metrics_url"],
     )
+    if settings.gc_freeze:  # as the gateway does: full collections walk only what requests make
+        freeze_startup_heap()
     sock = socket.socket(fileno=spec["fd"])
     server = uvicorn.Server(uvicorn_config(app, settings, raise_file_limit()))
     try:

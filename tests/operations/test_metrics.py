@@ -281,6 +281,20 @@ def test_the_metrics_port_serves_the_same_registry(observed: tuple[GatewayProces
 
 
 @pytest.mark.slow
+def test_the_gateway_froze_its_startup_heap_and_times_its_full_collections(
+    observed: tuple[GatewayProcess, int],
+) -> None:
+    gateway, _ = observed
+    samples = scrape(gateway)
+    # Modules, the app, descriptors: well over 50,000 objects the full collections no longer walk.
+    assert value(samples, "lattice_gc_frozen_objects") > 50_000
+    assert ("lattice_gc_full_collection_seconds_count", frozenset()) in samples
+    assert value(samples, "lattice_gc_full_collection_seconds_bucket", le="+Inf") == value(
+        samples, "lattice_gc_full_collection_seconds_count"
+    )
+
+
+@pytest.mark.slow
 async def test_no_secret_or_prompt_reaches_the_metrics(observed: tuple[GatewayProcess, int]) -> None:
     gateway, port = observed
     async with grpc.aio.insecure_channel(gateway.grpc_target) as channel:
