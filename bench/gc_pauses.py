@@ -75,7 +75,7 @@ async def run(args: argparse.Namespace) -> int:
                 cell = await run_cell(targets[name], args.rate, args.seconds, args.timeout, repetition, 256)
                 after = await full_collections(gateways[name].http_url)
                 count = after[0] - before[0]
-                row = {
+                row: dict[str, Any] = {
                     "target": name,
                     "repetition": repetition,
                     "full_collections": count,
