@@ -115,7 +115,8 @@ export function chatRequestToProto(request: ChatCompletionRequest): ChatRequestI
 }
 
 export function completeRequestToProto(request: CompletionRequest): MessageInitShape<typeof CompleteRequestSchema> {
-  // A list of prompts (which OpenAI's legacy API takes) would otherwise fail deep in the encoder.
+  // A list of prompts (which OpenAI's legacy API takes) would otherwise go out as one joined string:
+  // protobuf-es encodes ["a", "b"] as "a,b" without a word.
   if (typeof request.prompt !== "string") throw new TypeError("a completion request needs `prompt`, one string (one prompt per call)");
   return { ...generationToProto(request), prompt: request.prompt };
 }
