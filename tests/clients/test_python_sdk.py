@@ -66,6 +66,7 @@ from tests.personal_runtime_fixtures import (
     oauth_env,
     wait_for,
 )
+from tests.vectors import cosine
 
 INFERENCE = "lattice:compute:inference"
 MANAGE = "lattice:compute:personal_runtime:manage"
@@ -242,6 +243,60 @@ async def test_any_model_expression(compute: ComputeClient) -> None:
     ]
     follow_up.append(ChatMessage("user", "And of Italy?"))
     assert (await compute.chat_complete("smollm2", messages=follow_up, max_tokens=4, temperature=0)).text
+
+
+PARAPHRASES = ("The weather is lovely and sunny today.", "Today it is sunny and the weather is nice.")
+UNRELATED = "The invoice must be paid within thirty days."
+PROMPT = "The capital of France is"
+
+
+@pytest.mark.slow
+async def test_embeddings_put_paraphrases_closer_than_an_unrelated_sentence(compute: ComputeClient) -> None:
+    answer = await compute.embed("smollm2", inputs=[*PARAPHRASES, UNRELATED])
+    a, b, c = answer.vectors
+    assert cosine(a, b) > cosine(a, c) and cosine(a, b) > cosine(b, c)
+    assert answer.model == "smollm2-135m-instruct" and len({len(a), len(b), len(c)}) == 1
+    assert answer.usage.prompt_tokens > 0 and answer.resolution is not None
+    assert answer.resolution.expression == "smollm2"
+
+
+@pytest.mark.slow
+async def test_a_text_completion_whole_and_streamed(compute: ComputeClient) -> None:
+    whole = await compute.complete("smollm2", prompt=PROMPT, max_tokens=8, temperature=0)
+    assert whole.model == "smollm2-135m-instruct" and whole.id.startswith("cmpl-")
+    assert whole.text.strip() and whole.finish_reason in ("stop", "length")
+    assert 0 < whole.usage.completion_tokens <= 8
+    assert whole.usage.prompt_tokens < 10  # the prompt raw: no chat template around it
+    assert whole.resolution is not None and whole.resolution.model == whole.model and whole.created is not None
+
+    async with compute.complete_stream("smollm2", prompt=PROMPT, max_tokens=8, temperature=0) as stream:
+        chunks = [chunk async for chunk in stream]
+    text = "".join(c.text for c in chunks)
+    assert text.strip() and text == whole.text  # greedy: the same continuation, streamed
+    done = chunks[-1]
+    assert [c for c in chunks if c.finish_reason] == [done] and done.finish_reason == whole.finish_reason
+    assert done.usage is not None and done.usage.completion_tokens == whole.usage.completion_tokens
+    assert done.resolution is not None and done.resolution.model == whole.model
+    assert {c.id for c in chunks} == {done.id} and done.id.startswith("cmpl-")
+
+
+@pytest.mark.slow
+async def test_an_unknown_model_is_model_not_found_for_embed_and_complete(compute: ComputeClient) -> None:
+    async def streamed() -> None:
+        async with compute.complete_stream("no-such-model", prompt=PROMPT, max_tokens=4) as stream:
+            async for _ in stream:
+                pass
+
+    for call in (
+        compute.embed("no-such-model", inputs=["hello"]),
+        compute.complete("no-such-model", prompt=PROMPT, max_tokens=4),
+        streamed(),
+    ):
+        with pytest.raises(ModelNotFoundError) as not_found:
+            await call
+        error = not_found.value
+        assert (error.code, error.reason, error.metadata["model"]) == ("NOT_FOUND", "MODEL_NOT_FOUND", "no-such-model")
+        assert isinstance(error, NotFoundError) and not error.retryable
 
 
 @pytest.mark.slow
@@ -455,6 +510,18 @@ def test_the_sync_client(
 
 
 @pytest.mark.slow
+def test_the_sync_client_completes_and_embeds(gateway: GatewayProcess, env: dict[str, str]) -> None:
+    with SyncComputeClient(target=gateway.grpc_target, credential=ApiKey(create_key(env, new_account()))) as compute:
+        whole = compute.complete("smollm2", prompt=PROMPT, max_tokens=4, temperature=0)
+        chunks = list(compute.complete_stream("smollm2", prompt=PROMPT, max_tokens=4, temperature=0))
+        assert "".join(c.text for c in chunks) == whole.text and chunks[-1].finish_reason == whole.finish_reason
+        text, tokens = compute.embed("smollm2", inputs=["hello", [1, 2, 3]]).vectors  # a text, and token ids
+        assert len(text) == len(tokens) > 0
+        with pytest.raises(ModelNotFoundError):
+            compute.complete("no-such-model", prompt=PROMPT)
+
+
+@pytest.mark.slow
 def test_the_sdk_installs_and_runs_alone(gateway: GatewayProcess, env: dict[str, str], tmp_path: pathlib.Path) -> None:
     """`pip install clients/python` into an empty venv: the SDK and the generated client with only
     their own dependencies (no grpcio, no protobuf, no gateway), and a call to the gateway."""
@@ -496,6 +563,14 @@ def test_the_sdk_installs_and_runs_alone(gateway: GatewayProcess, env: dict[str,
 
 # Without a gateway: the details decoder against the gateway's own encoder, the error classes
 # against the reasons the gateway documents and raises, the retry policy's arithmetic.
+
+
+async def test_a_prompt_that_is_not_one_text_is_refused_before_any_call() -> None:
+    async with ComputeClient(target="127.0.0.1:9") as compute:  # nothing listens: no call is made
+        with pytest.raises(TypeError, match="prompt must be one text"):
+            await compute.complete(prompt=["one", "two"])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="prompt must be one text"):
+            compute.complete_stream(prompt=None)  # type: ignore[arg-type]
 
 
 def test_the_status_details_read_as_the_gateway_writes_them() -> None:

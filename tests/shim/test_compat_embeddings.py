@@ -25,6 +25,7 @@ from tests.conftest import API_KEY
 from tests.envoy_process import EnvoyProcess, run_envoy
 from tests.gateway_process import GatewayProcess
 from tests.text_api_gateway import text_api_gateway
+from tests.vectors import cosine
 
 VECTOR_SIZE = 576
 """SmolLM2-135M's hidden size: the length of its pooled vectors."""
@@ -39,11 +40,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
 @pytest.fixture(scope="module")
 def client(gateway: GatewayProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{gateway.http_url}/v1", api_key="unused", max_retries=0)
-
-
-def cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
 
 
 def post(gateway: GatewayProcess, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -12,7 +12,7 @@
 Built on the generated betterproto2 stubs (`lattice_betterproto`) and grpclib; see README.md.
 """
 
-from lattice_client._client import ChatStream, ComputeClient, PersonalRuntimes
+from lattice_client._client import ChatStream, ChunkStream, CompletionStream, ComputeClient, PersonalRuntimes
 from lattice_client._credentials import ApiKey, Credential, OAuthToken
 from lattice_client._errors import (
     AccessTokenExpiredError,
@@ -70,6 +70,8 @@ from lattice_client._types import (
     ChatMessage,
     ChatOptions,
     Choice,
+    CompletionChunk,
+    CompletionOptions,
     Embeddings,
     FunctionTool,
     ImageUrl,
@@ -78,6 +80,7 @@ from lattice_client._types import (
     PersonalRuntime,
     QueueUpdate,
     Resolution,
+    TextCompletion,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -105,6 +108,10 @@ __all__ = [
     "ChatOptions",
     "ChatStream",
     "Choice",
+    "ChunkStream",
+    "CompletionChunk",
+    "CompletionOptions",
+    "CompletionStream",
     "ComputeClient",
     "ConflictingCredentialsError",
     "ContextLengthExceededError",
@@ -146,6 +153,7 @@ __all__ = [
     "SwarmLimitExceededError",
     "SyncComputeClient",
     "SyncPersonalRuntimes",
+    "TextCompletion",
     "TooManyMessagesError",
     "TooManyStreamsError",
     "ToolCall",

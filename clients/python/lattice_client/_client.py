@@ -1,4 +1,5 @@
-"""`ComputeClient`: chats, resolution and personal runtimes over gRPC, on the generated betterproto2 stubs."""
+"""`ComputeClient`: chats, text completions, embeddings, resolution and personal runtimes over gRPC, on the
+generated betterproto2 stubs."""
 
 # A `timeout=` per call is the SDK idiom (httpx, openai): it bounds the call and its retries together,
 # which an `asyncio.timeout` around the call could not tell the retry policy.
@@ -11,9 +12,9 @@ import builtins
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
-from typing import TypeVar, Unpack
+from typing import Generic, Protocol, Self, TypeVar, Unpack
 
 from grpclib.client import Channel
 from grpclib.encoding.proto import ProtoCodec
@@ -37,6 +38,8 @@ from lattice_client._types import (
     ChatChunk,
     ChatCompletion,
     ChatOptions,
+    CompletionChunk,
+    CompletionOptions,
     Embeddings,
     ExecutionBackend,
     MessageLike,
@@ -44,11 +47,23 @@ from lattice_client._types import (
     PersonalRuntime,
     QueueUpdate,
     Resolution,
+    TextCompletion,
 )
 
 T = TypeVar("T")
+ChunkT = TypeVar("ChunkT")
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 600.0
+
+
+class _StreamMessage(Protocol):
+    """What every server stream's messages have: a queue update, before any answer."""
+
+    @property
+    def queued(self) -> pb.QueueStatus | None: ...
+
+
+MessageT = TypeVar("MessageT", bound=_StreamMessage)
 
 
 class ComputeClient:
@@ -143,7 +158,15 @@ class ComputeClient:
         `on_queued` is told when the request waits for a slot on a busy model (queue updates are not
         chunks, so a refusal after a wait can still be retried)."""
         request = _convert.chat_request(model, messages, options)
-        return ChatStream(self._stream_chat(request, self._deadline(timeout), self._policy(retry), on_queued))
+
+        def open_stream(stub_timeout: float | None) -> AsyncIterator[pb.StreamChatResponse]:
+            return pb.ChatServiceStub(self._channel_now(), metadata=self._metadata()).stream_chat(
+                request, timeout=stub_timeout
+            )
+
+        deadline, policy = self._deadline(timeout), self._policy(retry)
+        chunks = self._stream("StreamChat", open_stream, _convert.chunk_from_proto, deadline, policy, on_queued)
+        return ChatStream(chunks)
 
     async def chat_complete_for_personal_runtime(
         self,
@@ -173,6 +196,53 @@ class ComputeClient:
         return self.chat_stream(
             _personal_model(runtime), messages=messages, timeout=timeout, retry=retry, on_queued=on_queued, **options
         )
+
+    # Text completions
+
+    async def complete(
+        self,
+        model: str = "",
+        *,
+        prompt: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | bool = True,
+        **options: Unpack[CompletionOptions],
+    ) -> TextCompletion:
+        """The continuation of `prompt`, which goes to the model raw (no chat template), from a model with
+        the `completions` capability (the gateway's llama.cpp models, OpenAI-compatible upstreams)."""
+        request = _convert.complete_request(model, prompt, options)
+
+        async def call(stub_timeout: float | None) -> pb.CompleteResponse:
+            return await pb.CompletionServiceStub(self._channel_now(), metadata=self._metadata()).complete(
+                request, timeout=stub_timeout
+            )
+
+        return _convert.text_completion_from_proto(await self._call("Complete", call, timeout, retry))
+
+    def complete_stream(
+        self,
+        model: str = "",
+        *,
+        prompt: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | bool = True,
+        on_queued: Callable[[QueueUpdate], None] | None = None,
+        **options: Unpack[CompletionOptions],
+    ) -> CompletionStream:
+        """`complete`, as it is generated: `CompletionChunk`s of text, the last one with the finish reason,
+        usage and resolution. Retried, closed and told of queues as `chat_stream` is."""
+        request = _convert.complete_request(model, prompt, options)
+
+        def open_stream(stub_timeout: float | None) -> AsyncIterator[pb.StreamCompleteResponse]:
+            return pb.CompletionServiceStub(self._channel_now(), metadata=self._metadata()).stream_complete(
+                request, timeout=stub_timeout
+            )
+
+        deadline, policy = self._deadline(timeout), self._policy(retry)
+        chunks = self._stream(
+            "StreamComplete", open_stream, _convert.completion_chunk_from_proto, deadline, policy, on_queued
+        )
+        return CompletionStream(chunks)
 
     # Models
 
@@ -208,12 +278,15 @@ class ComputeClient:
         *,
         inputs: Sequence[str | Sequence[int]],
         dimensions: int | None = None,
+        user: str = "",
+        priority: int = 0,
         timeout: float | None = None,
         retry: RetryPolicy | bool = True,
     ) -> Embeddings:
         """A vector per input (a text, or token ids) from `model`, which needs the `embeddings` capability
-        (the gateway's llama.cpp models, OpenAI-compatible upstreams' embedding models)."""
-        request = _convert.embed_request(model, inputs, dimensions)
+        (the gateway's llama.cpp models, OpenAI-compatible upstreams' embedding models). `user` and
+        `priority` are a chat's."""
+        request = _convert.embed_request(model, inputs, dimensions, user, priority)
 
         async def call(stub_timeout: float | None) -> pb.EmbedResponse:
             return await pb.EmbeddingServiceStub(self._channel_now(), metadata=self._metadata()).embed(
@@ -295,18 +368,21 @@ class ComputeClient:
                     raise
             await asyncio.sleep(delay)
 
-    async def _stream_chat(
+    async def _stream(
         self,
-        request: pb.ChatRequest,
+        method: str,
+        open_stream: Callable[[float | None], AsyncIterator[MessageT]],
+        chunk_of: Callable[[MessageT], ChunkT | None],
         deadline: float | None,
         policy: RetryPolicy,
         on_queued: Callable[[QueueUpdate], None] | None,
-    ) -> AsyncGenerator[ChatChunk, None]:
-        attempts = Attempts(policy, "StreamChat", deadline)
+    ) -> AsyncGenerator[ChunkT, None]:
+        """A server stream's chunks (`chunk_of` each message that is not a queue update), opened again as
+        `policy` allows until the first chunk is yielded."""
+        attempts = Attempts(policy, method, deadline)
         while True:
             yielded = False
-            stub = pb.ChatServiceStub(self._channel_now(), metadata=self._metadata())
-            responses = stub.stream_chat(request, timeout=_remaining(deadline))
+            responses = open_stream(_remaining(deadline))
             try:
                 with self._errors_mapped():
                     async for message in responses:
@@ -314,7 +390,7 @@ class ComputeClient:
                             if on_queued is not None:
                                 on_queued(_convert.queue_update_from_proto(message.queued))
                             continue
-                        chunk = _convert.chunk_from_proto(message)
+                        chunk = chunk_of(message)
                         if chunk is not None:
                             yielded = True
                             yield chunk
@@ -355,29 +431,37 @@ class ComputeClient:
             raise UnavailableError(f"cannot reach the gateway at {self.target}: {error}") from error
 
 
-class ChatStream:
-    """An async iterator of `ChatChunk`s; also an async context manager that ends the call on exit
-    (breaking out of the loop early then stops the generation at once)."""
+class ChunkStream(Generic[ChunkT]):
+    """An async iterator of chunks; also an async context manager that ends the call on exit (breaking
+    out of the loop early then stops the generation at once)."""
 
-    def __init__(self, chunks: AsyncGenerator[ChatChunk, None]) -> None:
+    def __init__(self, chunks: AsyncGenerator[ChunkT, None]) -> None:
         self._chunks = chunks
 
-    def __aiter__(self) -> ChatStream:
+    def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> ChatChunk:
+    async def __anext__(self) -> ChunkT:
         return await self._chunks.__anext__()
 
     async def aclose(self) -> None:
         await self._chunks.aclose()
 
-    async def __aenter__(self) -> ChatStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class ChatStream(ChunkStream[ChatChunk]):
+    """A chat's `ChatChunk`s (`chat_stream`)."""
+
+
+class CompletionStream(ChunkStream[CompletionChunk]):
+    """A text completion's `CompletionChunk`s (`complete_stream`)."""
 
 
 class PersonalRuntimes:

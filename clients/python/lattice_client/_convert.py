@@ -16,6 +16,8 @@ from lattice_client._types import (
     ChatMessage,
     ChatOptions,
     Choice,
+    CompletionChunk,
+    CompletionOptions,
     Embeddings,
     FinishReason,
     FunctionTool,
@@ -26,6 +28,7 @@ from lattice_client._types import (
     QueueUpdate,
     Resolution,
     Role,
+    TextCompletion,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -100,27 +103,41 @@ def _role(role: str) -> pb.Role:
         raise ValueError(f"unknown role {role!r}: expected one of system, user, assistant, tool") from None
 
 
+def _set_options(request: pb.ChatRequest | pb.CompleteRequest, options: CompletionOptions) -> None:
+    """The options chats and text completions share: the two messages give them the same names."""
+    request.max_tokens = options.get("max_tokens")
+    request.temperature = options.get("temperature")
+    request.top_p = options.get("top_p")
+    request.stop = list(options.get("stop", ()))
+    request.seed = options.get("seed")
+    request.user = options.get("user", "")
+    request.allow_escalation = options.get("allow_escalation", False)
+    request.priority = options.get("priority", 0)
+    if (tier := options.get("latency_tier")) is not None:
+        request.latency_tier = _TIERS[tier]
+
+
 def chat_request(model: str, messages: Sequence[MessageLike], options: ChatOptions) -> pb.ChatRequest:
     request = pb.ChatRequest(
         model=model,
         messages=[message_to_proto(m) for m in messages],
-        max_tokens=options.get("max_tokens"),
-        temperature=options.get("temperature"),
-        top_p=options.get("top_p"),
-        stop=list(options.get("stop", ())),
-        seed=options.get("seed"),
         tools=[_tool(t) for t in options.get("tools", ())],
-        user=options.get("user", ""),
-        allow_escalation=options.get("allow_escalation", False),
-        priority=options.get("priority", 0),
     )
-    if (tier := options.get("latency_tier")) is not None:
-        request.latency_tier = _TIERS[tier]
+    _set_options(request, options)
     if (choice := options.get("tool_choice")) is not None:
         mode = _TOOL_CHOICE_MODES.get(choice)
         request.tool_choice = pb.ToolChoice(mode=mode) if mode is not None else pb.ToolChoice(function_name=choice)
     if (response_format := options.get("response_format")) is not None:
         request.response_format = _response_format(response_format)
+    return request
+
+
+def complete_request(model: str, prompt: str, options: CompletionOptions) -> pb.CompleteRequest:
+    if not isinstance(prompt, str):
+        # A list of prompts (which OpenAI's legacy API takes) would otherwise fail deep in the encoder.
+        raise TypeError(f"prompt must be one text (str), not {type(prompt).__name__}: one prompt per call")
+    request = pb.CompleteRequest(model=model, prompt=prompt)
+    _set_options(request, options)
     return request
 
 
@@ -162,7 +179,9 @@ def resolution_from_proto(resolution: pb.Resolution | None) -> Resolution | None
     return Resolution(resolution.expression, resolution.model, resolution.backend, candidates, resolution.escalated)
 
 
-def embed_request(model: str, inputs: Sequence[str | Sequence[int]], dimensions: int | None) -> pb.EmbedRequest:
+def embed_request(
+    model: str, inputs: Sequence[str | Sequence[int]], dimensions: int | None, user: str, priority: int
+) -> pb.EmbedRequest:
     """Each input is a text, or token ids of the model's own vocabulary."""
     return pb.EmbedRequest(
         model=model,
@@ -171,6 +190,8 @@ def embed_request(model: str, inputs: Sequence[str | Sequence[int]], dimensions:
             for item in inputs
         ],
         dimensions=dimensions,
+        user=user,
+        priority=priority,
     )
 
 
@@ -210,6 +231,34 @@ def completion_from_proto(response: pb.ChatResponse) -> ChatCompletion:
         resolution=resolution_from_proto(response.resolution),
         created=response.create_time,
     )
+
+
+def text_completion_from_proto(response: pb.CompleteResponse) -> TextCompletion:
+    return TextCompletion(
+        id=response.id,
+        model=response.model,
+        text=response.text,
+        finish_reason=_finish_reason(response.finish_reason),
+        usage=usage_from_proto(response.usage),
+        resolution=resolution_from_proto(response.resolution),
+        created=response.create_time,
+    )
+
+
+def completion_chunk_from_proto(message: pb.StreamCompleteResponse) -> CompletionChunk | None:
+    """A piece of text or the done as a chunk; None for anything else (a queue update, an unknown event)."""
+    if message.text is not None:
+        return CompletionChunk(message.id, message.model, message.text)
+    if message.done is not None:
+        done = message.done
+        return CompletionChunk(
+            message.id,
+            message.model,
+            finish_reason=_finish_reason(done.finish_reason),
+            usage=usage_from_proto(done.usage),
+            resolution=resolution_from_proto(done.resolution),
+        )
+    return None
 
 
 def chunk_from_proto(message: pb.StreamChatResponse) -> ChatChunk | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine, Generator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
-from lattice_client._client import DEFAULT_TARGET, DEFAULT_TIMEOUT, ChatStream, ComputeClient
+from lattice_client._client import DEFAULT_TARGET, DEFAULT_TIMEOUT, ChunkStream, ComputeClient
 from lattice_client._credentials import Credential
 from lattice_client._retry import RetryPolicy
 from lattice_client._types import (
@@ -18,6 +18,8 @@ from lattice_client._types import (
     ChatChunk,
     ChatCompletion,
     ChatOptions,
+    CompletionChunk,
+    CompletionOptions,
     Embeddings,
     ExecutionBackend,
     MessageLike,
@@ -25,14 +27,16 @@ from lattice_client._types import (
     PersonalRuntime,
     QueueUpdate,
     Resolution,
+    TextCompletion,
 )
 
 T = TypeVar("T")
 
 
 class SyncComputeClient:
-    """`ComputeClient` for synchronous code: each call blocks until its answer; `chat_stream` is a
-    plain iterator. Its own event loop runs in a daemon thread until `close()` (or the `with` block)."""
+    """`ComputeClient` for synchronous code: each call blocks until its answer; `chat_stream` and
+    `complete_stream` are plain iterators. Its own event loop runs in a daemon thread until `close()`
+    (or the `with` block)."""
 
     def __init__(
         self,
@@ -137,6 +141,34 @@ class SyncComputeClient:
             )
         )
 
+    def complete(
+        self,
+        model: str = "",
+        *,
+        prompt: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | bool = True,
+        **options: Unpack[CompletionOptions],
+    ) -> TextCompletion:
+        return self._run(self._client.complete(model, prompt=prompt, timeout=timeout, retry=retry, **options))
+
+    def complete_stream(
+        self,
+        model: str = "",
+        *,
+        prompt: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | bool = True,
+        on_queued: Callable[[QueueUpdate], None] | None = None,
+        **options: Unpack[CompletionOptions],
+    ) -> Generator[CompletionChunk, None, None]:
+        """The chunks as they come, ended early as `chat_stream`'s are."""
+        return self._chunks(
+            self._client.complete_stream(
+                model, prompt=prompt, timeout=timeout, retry=retry, on_queued=on_queued, **options
+            )
+        )
+
     def resolve(
         self,
         model: str = "",
@@ -154,10 +186,16 @@ class SyncComputeClient:
         *,
         inputs: Sequence[str | Sequence[int]],
         dimensions: int | None = None,
+        user: str = "",
+        priority: int = 0,
         timeout: float | None = None,
         retry: RetryPolicy | bool = True,
     ) -> Embeddings:
-        return self._run(self._client.embed(model, inputs=inputs, dimensions=dimensions, timeout=timeout, retry=retry))
+        return self._run(
+            self._client.embed(
+                model, inputs=inputs, dimensions=dimensions, user=user, priority=priority, timeout=timeout, retry=retry
+            )
+        )
 
     def list_models(self, *, timeout: float | None = None) -> list[Model]:
         return self._run(self._client.list_models(timeout=timeout))
@@ -165,7 +203,7 @@ class SyncComputeClient:
     def list_reachable_personal_runtimes(self, *, timeout: float | None = None) -> list[PersonalRuntime]:
         return self._run(self._client.list_reachable_personal_runtimes(timeout=timeout))
 
-    def _chunks(self, stream: ChatStream) -> Generator[ChatChunk, None, None]:
+    def _chunks(self, stream: ChunkStream[T]) -> Generator[T, None, None]:
         try:
             while True:
                 try:

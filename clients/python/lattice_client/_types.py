@@ -81,8 +81,9 @@ class FunctionTool:
     strict: bool = False
 
 
-class ChatOptions(TypedDict, total=False):
-    """What a chat may add to its model and messages; every field is optional."""
+class CompletionOptions(TypedDict, total=False):
+    """What a text completion may add to its model and prompt (a chat takes these too); every field is
+    optional."""
 
     max_tokens: int
     temperature: float
@@ -91,11 +92,6 @@ class ChatOptions(TypedDict, total=False):
     stop: Sequence[str]
     """Up to four strings that end the answer (not part of it)."""
     seed: int
-    tools: Sequence[FunctionTool]
-    tool_choice: str
-    """`none`, `auto`, `required`, or the name of a function to call."""
-    response_format: Literal["text", "json_object"] | Mapping[str, Any]
-    """Or OpenAI's `json_schema` object (`name`, `schema`, `strict`)."""
     user: str
     latency_tier: LatencyTier
     """Prefer models of this tier; excludes none."""
@@ -103,6 +99,17 @@ class ChatOptions(TypedDict, total=False):
     """In [-10, 10]: higher goes first when the model is busy."""
     allow_escalation: bool
     """Let the gateway send the request to its escalation target when nothing else can serve it."""
+
+
+class ChatOptions(CompletionOptions, total=False):
+    """What a chat may add to its model and messages: a text completion's options, and tools and a
+    response format; every field is optional."""
+
+    tools: Sequence[FunctionTool]
+    tool_choice: str
+    """`none`, `auto`, `required`, or the name of a function to call."""
+    response_format: Literal["text", "json_object"] | Mapping[str, Any]
+    """Or OpenAI's `json_schema` object (`name`, `schema`, `strict`)."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,34 @@ class ChatChunk:
     role: Role | None = None
     """Set on the first chunk only."""
     tool_calls: tuple[ToolCallDelta, ...] = ()
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+    resolution: Resolution | None = None
+
+
+@dataclass(frozen=True)
+class TextCompletion:
+    """A whole text completion: the prompt's continuation, without the prompt."""
+
+    id: str
+    """`cmpl-…`"""
+    model: str
+    """The model that answered."""
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    resolution: Resolution | None
+    created: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class CompletionChunk:
+    """New text of a completion stream. The last chunk carries `finish_reason`, `usage` and `resolution`
+    (and no text)."""
+
+    id: str
+    model: str
+    text: str = ""
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     resolution: Resolution | None = None

@@ -1,18 +1,26 @@
-// ComputeClient: chats with any model expression or a personal runtime, resolution, and the
-// personal-runtime records, on top of the generated Connect clients (src/gen, `make gen`).
+// ComputeClient: chats with any model expression or a personal runtime, text completions,
+// embeddings, resolution, and the personal-runtime records, on top of the generated Connect
+// clients (src/gen, `make gen`).
 import { createClient, type CallOptions as ConnectCallOptions, type Client, type Interceptor } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   chatRequestToProto,
   chatResponseFromProto,
+  completeRequestToProto,
+  completionEventFromProto,
+  embeddingsFromProto,
+  embedRequestToProto,
   modelFromProto,
   PERSONAL_PREFIX,
   resolutionFromProto,
   runtimeFromProto,
   streamEventFromProto,
+  textCompletionFromProto,
 } from "./convert.js";
 import { ResourceExhaustedError, toLatticeError, type LatticeError } from "./errors.js";
-import { ChatService, type StreamChatResponse } from "./gen/lattice/v1/chat_pb.js";
+import { ChatService } from "./gen/lattice/v1/chat_pb.js";
+import { CompletionService } from "./gen/lattice/v1/completions_pb.js";
+import { EmbeddingService } from "./gen/lattice/v1/embeddings_pb.js";
 import { PersonalRuntimeService } from "./gen/lattice/v1/personal_runtime_pb.js";
 import { ResolveService } from "./gen/lattice/v1/resolve_pb.js";
 import { retryDelay, retryPolicy, sleep, type RetryOptions, type RetryPolicy } from "./retry.js";
@@ -29,12 +37,17 @@ import type {
   ChatCompletion,
   ChatCompletionRequest,
   ChatStreamEvent,
+  CompletionRequest,
+  CompletionStreamEvent,
   CreatePersonalRuntimeRequest,
+  EmbedRequest,
+  Embeddings,
   Model,
   PersonalRuntime,
   PersonalRuntimeChatRequest,
   PersonalRuntimePage,
   Resolution,
+  TextCompletion,
 } from "./types.js";
 
 export interface ComputeClientOptions {
@@ -73,6 +86,8 @@ export class ComputeClient {
   readonly personalRuntimes: PersonalRuntimes;
   readonly #credentialKind: Credential["kind"] | undefined;
   readonly #chat: Client<typeof ChatService>;
+  readonly #completions: Client<typeof CompletionService>;
+  readonly #embeddings: Client<typeof EmbeddingService>;
   readonly #resolve: Client<typeof ResolveService>;
   readonly #calls: Calls;
 
@@ -83,6 +98,8 @@ export class ComputeClient {
     const interceptors: Interceptor[] = options.credential ? [credentialInterceptor(options.credential)] : [];
     const transport = createTransport(this.transport, this.baseUrl, interceptors, options.tlsCa);
     this.#chat = createClient(ChatService, transport);
+    this.#completions = createClient(CompletionService, transport);
+    this.#embeddings = createClient(EmbeddingService, transport);
     this.#resolve = createClient(ResolveService, transport);
     this.#calls = new Calls(options.retry, options.timeoutMs);
     this.personalRuntimes = new PersonalRuntimes(createClient(PersonalRuntimeService, transport), this.#calls);
@@ -120,7 +137,30 @@ export class ComputeClient {
    * Retries happen only before the first `delta`; breaking out of the loop cancels the call. */
   chatStream(request: ChatCompletionRequest, options?: CallOptions): AsyncIterable<ChatStreamEvent> {
     const proto = chatRequestToProto(request);
-    return this.#calls.stream(options, (o) => this.#chat.streamChat(proto, o));
+    return this.#calls.stream(options, (o) => this.#chat.streamChat(proto, o), streamEventFromProto);
+  }
+
+  /** The continuation of `request.prompt`, sent to the model raw (no chat template), from a model
+   * with the `completions` capability. */
+  async complete(request: CompletionRequest, options?: CallOptions): Promise<TextCompletion> {
+    const proto = completeRequestToProto(request);
+    const response = await this.#calls.unary(options, true, (o) => this.#completions.complete(proto, o));
+    return textCompletionFromProto(response);
+  }
+
+  /** `complete`, as it is generated: `queued` (only while waiting for a slot), `delta`s of text, one
+   * `done`. Retried and cancelled as `chatStream` is. */
+  completeStream(request: CompletionRequest, options?: CallOptions): AsyncIterable<CompletionStreamEvent> {
+    const proto = completeRequestToProto(request);
+    return this.#calls.stream(options, (o) => this.#completions.streamComplete(proto, o), completionEventFromProto);
+  }
+
+  /** A vector per input (a text, or token ids), in the order given, from a model with the
+   * `embeddings` capability. */
+  async embed(request: EmbedRequest, options?: CallOptions): Promise<Embeddings> {
+    const proto = embedRequestToProto(request);
+    const response = await this.#calls.unary(options, true, (o) => this.#embeddings.embed(proto, o));
+    return embeddingsFromProto(response);
   }
 
   /** The caller's personal runtimes whose daemon is connected now. */
@@ -275,17 +315,19 @@ class Calls {
     }
   }
 
-  /** A server stream, retried while it has yielded nothing but `queued` events. */
-  async *stream(
+  /** A server stream, each message `convert`ed to an event (undefined: skipped), retried while it
+   * has yielded nothing but `queued` events. */
+  async *stream<M, E extends { type: string }>(
     options: CallOptions | undefined,
-    open: (o: ConnectCallOptions) => AsyncIterable<StreamChatResponse>,
-  ): AsyncGenerator<ChatStreamEvent, void, undefined> {
+    open: (o: ConnectCallOptions) => AsyncIterable<M>,
+    convert: (message: M) => E | undefined,
+  ): AsyncGenerator<E, void, undefined> {
     const policy = retryPolicy(this.#retry, options?.retry);
     for (let attempt = 1; ; attempt++) {
       let started = false;
       try {
         for await (const message of open(this.#connectOptions(options))) {
-          const event = streamEventFromProto(message);
+          const event = convert(message);
           if (event === undefined) continue;
           if (event.type !== "queued") started = true;
           yield event;

@@ -6,6 +6,7 @@ import {
   ToolChoice_Mode,
   type ChatRequestSchema,
   type ChatResponse,
+  type QueueStatus,
   type StreamChatResponse,
 } from "./gen/lattice/v1/chat_pb.js";
 import {
@@ -19,6 +20,8 @@ import {
   type ToolCall as ToolCallProto,
   type Usage as UsageProto,
 } from "./gen/lattice/v1/common_pb.js";
+import type { CompleteRequestSchema, CompleteResponse, StreamCompleteResponse } from "./gen/lattice/v1/completions_pb.js";
+import type { EmbedRequestSchema, EmbedResponse } from "./gen/lattice/v1/embeddings_pb.js";
 import type { PersonalRuntime as PersonalRuntimeProto } from "./gen/lattice/v1/personal_runtime_pb.js";
 import { Capability as CapabilityProto, type Model as ModelProto } from "./gen/lattice/v1/resolve_pb.js";
 import type {
@@ -28,12 +31,20 @@ import type {
   ChatCompletionRequest,
   ChatMessage,
   ChatStreamEvent,
+  CompletionRequest,
+  CompletionStreamEvent,
+  DoneEvent,
+  EmbedRequest,
+  Embeddings,
   FinishReason,
+  GenerationOptions,
   LatencyTier,
   Model,
   PersonalRuntime,
+  QueuedEvent,
   Resolution,
   ResponseFormat,
+  TextCompletion,
   ToolCall,
   ToolChoice,
   Usage,
@@ -68,16 +79,27 @@ function enumName<T extends string>(names: Record<number, string>, value: number
   return (names[value]?.toLowerCase() ?? "unspecified") as T;
 }
 
-export function chatRequestToProto(request: ChatCompletionRequest): ChatRequestInit {
-  if (!Array.isArray(request.messages)) throw new TypeError("a chat request needs `messages`, an array");
+/** The fields ChatRequest and CompleteRequest share, under the same names. */
+function generationToProto(request: GenerationOptions) {
   return {
     model: request.model ?? "",
-    messages: request.messages.map(messageToProto),
     maxTokens: request.maxTokens,
     temperature: request.temperature,
     topP: request.topP,
     stop: request.stop ?? [],
     seed: request.seed === undefined ? undefined : BigInt(request.seed),
+    user: request.user ?? "",
+    latencyTier: request.latencyTier === undefined ? LatencyTierProto.UNSPECIFIED : TIERS[request.latencyTier],
+    allowEscalation: request.allowEscalation ?? false,
+    priority: request.priority ?? 0,
+  };
+}
+
+export function chatRequestToProto(request: ChatCompletionRequest): ChatRequestInit {
+  if (!Array.isArray(request.messages)) throw new TypeError("a chat request needs `messages`, an array");
+  return {
+    ...generationToProto(request),
+    messages: request.messages.map(messageToProto),
     tools: (request.tools ?? []).map((tool) => ({
       type: tool.type ?? "function",
       function: {
@@ -89,9 +111,27 @@ export function chatRequestToProto(request: ChatCompletionRequest): ChatRequestI
     })),
     toolChoice: request.toolChoice === undefined ? undefined : toolChoiceToProto(request.toolChoice),
     responseFormat: request.responseFormat === undefined ? undefined : responseFormatToProto(request.responseFormat),
+  };
+}
+
+export function completeRequestToProto(request: CompletionRequest): MessageInitShape<typeof CompleteRequestSchema> {
+  // A list of prompts (which OpenAI's legacy API takes) would otherwise go out as one joined string:
+  // protobuf-es encodes ["a", "b"] as "a,b" without a word.
+  if (typeof request.prompt !== "string") throw new TypeError("a completion request needs `prompt`, one string (one prompt per call)");
+  return { ...generationToProto(request), prompt: request.prompt };
+}
+
+export function embedRequestToProto(request: EmbedRequest): MessageInitShape<typeof EmbedRequestSchema> {
+  if (!Array.isArray(request.inputs)) throw new TypeError("an embed request needs `inputs`, an array of strings or token-id arrays");
+  return {
+    model: request.model ?? "",
+    inputs: request.inputs.map((input) => {
+      if (typeof input === "string") return { input: { case: "text" as const, value: input } };
+      if (Array.isArray(input)) return { input: { case: "tokens" as const, value: { ids: input } } };
+      throw new TypeError(`an embed input is a string or an array of token ids, not ${JSON.stringify(input)}`);
+    }),
+    dimensions: request.dimensions,
     user: request.user ?? "",
-    latencyTier: request.latencyTier === undefined ? LatencyTierProto.UNSPECIFIED : TIERS[request.latencyTier],
-    allowEscalation: request.allowEscalation ?? false,
     priority: request.priority ?? 0,
   };
 }
@@ -187,19 +227,59 @@ export function chatResponseFromProto(proto: ChatResponse): ChatCompletion {
   };
 }
 
-/** One stream message as the SDK's event; undefined for a message with no event this SDK knows. */
+export function textCompletionFromProto(proto: CompleteResponse): TextCompletion {
+  return {
+    id: proto.id,
+    model: proto.model,
+    created: date(proto.createTime),
+    text: proto.text,
+    finishReason: enumName<FinishReason>(FINISH_REASONS, proto.finishReason),
+    usage: usage(proto.usage),
+    resolution: resolutionFromProto(proto.resolution),
+  };
+}
+
+export function embeddingsFromProto(proto: EmbedResponse): Embeddings {
+  return {
+    model: proto.model,
+    vectors: proto.embeddings.map((e) => [...e.values]),
+    usage: usage(proto.usage),
+    resolution: resolutionFromProto(proto.resolution),
+  };
+}
+
+function queuedFromProto(id: string, model: string, queued: QueueStatus): QueuedEvent {
+  return {
+    type: "queued",
+    id,
+    model: queued.model || model,
+    position: queued.position,
+    estimatedWaitMs: queued.estimatedWait ? durationMs(queued.estimatedWait) : 0,
+  };
+}
+
+function doneFromProto(
+  id: string,
+  model: string,
+  done: { finishReason: FinishReasonProto; usage?: UsageProto | undefined; resolution?: ResolutionProto | undefined },
+): DoneEvent {
+  return {
+    type: "done",
+    id,
+    model,
+    finishReason: enumName<FinishReason>(FINISH_REASONS, done.finishReason),
+    usage: usage(done.usage),
+    resolution: resolutionFromProto(done.resolution),
+  };
+}
+
+/** One chat stream message as the SDK's event; undefined for a message with no event this SDK knows. */
 export function streamEventFromProto(proto: StreamChatResponse): ChatStreamEvent | undefined {
   const { id, model } = proto;
   const event = proto.event;
   switch (event.case) {
     case "queued":
-      return {
-        type: "queued",
-        id,
-        model: event.value.model || model,
-        position: event.value.position,
-        estimatedWaitMs: event.value.estimatedWait ? durationMs(event.value.estimatedWait) : 0,
-      };
+      return queuedFromProto(id, model, event.value);
     case "delta":
       return {
         type: "delta",
@@ -214,14 +294,23 @@ export function streamEventFromProto(proto: StreamChatResponse): ChatStreamEvent
         })),
       };
     case "done":
-      return {
-        type: "done",
-        id,
-        model,
-        finishReason: enumName<FinishReason>(FINISH_REASONS, event.value.finishReason),
-        usage: usage(event.value.usage),
-        resolution: resolutionFromProto(event.value.resolution),
-      };
+      return doneFromProto(id, model, event.value);
+    default:
+      return undefined;
+  }
+}
+
+/** One text completion stream message as the SDK's event; undefined for one this SDK does not know. */
+export function completionEventFromProto(proto: StreamCompleteResponse): CompletionStreamEvent | undefined {
+  const { id, model } = proto;
+  const event = proto.event;
+  switch (event.case) {
+    case "queued":
+      return queuedFromProto(id, model, event.value);
+    case "text":
+      return { type: "delta", id, model, text: event.value };
+    case "done":
+      return doneFromProto(id, model, event.value);
     default:
       return undefined;
   }

@@ -39,11 +39,11 @@ export type ResponseFormat =
 
 export type LatencyTier = "fast" | "standard" | "slow";
 
-export interface ChatCompletionRequest {
-  /** A model id or expression: `role:coder`, `a,b`, `*coder*`, `lattice:personal:<id>`; empty
-   * or absent means the gateway's default. */
+/** What a chat and a text completion both take besides their input. */
+export interface GenerationOptions {
+  /** A model id or expression: `role:coder`, `a,b`, `*coder*`, `lattice:personal:<id>` (chats
+   * only), capability terms (`completions`); empty or absent means the gateway's default. */
   model?: string;
-  messages: ChatMessage[];
   maxTokens?: number;
   /** In [0, 2]; 0 is greedy. */
   temperature?: number;
@@ -51,15 +51,41 @@ export interface ChatCompletionRequest {
   /** Up to four strings that end the answer (not part of it). */
   stop?: string[];
   seed?: number;
-  tools?: ToolDefinition[];
-  toolChoice?: ToolChoice;
-  responseFormat?: ResponseFormat;
   /** An end-user id for abuse tracking, passed to upstreams as is. */
   user?: string;
   /** Prefer models of this tier; excludes none. */
   latencyTier?: LatencyTier;
   /** Allow the configured escalation target when nothing else can serve the request. */
   allowEscalation?: boolean;
+  /** In [-10, 10]; higher is admitted first when the model is busy. */
+  priority?: number;
+}
+
+export interface ChatCompletionRequest extends GenerationOptions {
+  messages: ChatMessage[];
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
+  responseFormat?: ResponseFormat;
+}
+
+/** A text completion: `prompt` goes to the model raw, with no chat template. The model needs the
+ * `completions` capability (every llama.cpp model, OpenAI-compatible chat upstreams). */
+export interface CompletionRequest extends GenerationOptions {
+  /** The text to continue: one prompt per call. */
+  prompt: string;
+}
+
+/** Texts, or token ids of the model's own vocabulary: one vector each, in the order given. The model
+ * needs the `embeddings` capability (every llama.cpp model, OpenAI-compatible embedding models). */
+export interface EmbedRequest {
+  /** A model id or expression (`embeddings`, a capability term, picks one that can); empty or
+   * absent means the gateway's default. */
+  model?: string;
+  inputs: (string | number[])[];
+  /** Shorten the vectors: passed to upstreams that can; refused by the llama.cpp engine. */
+  dimensions?: number;
+  /** An end-user id for abuse tracking, passed to upstreams as is. */
+  user?: string;
   /** In [-10, 10]; higher is admitted first when the model is busy. */
   priority?: number;
 }
@@ -129,26 +155,59 @@ export interface ToolCallDelta {
   functionArguments: string;
 }
 
+/** A stream's request waits for a slot on a busy model (only before its first delta). */
+export interface QueuedEvent {
+  type: "queued";
+  id: string;
+  /** The model it waits for. */
+  model: string;
+  /** 1 means next in line. */
+  position: number;
+  estimatedWaitMs: number;
+}
+
+/** The last event of a stream that ended well. */
+export interface DoneEvent {
+  type: "done";
+  id: string;
+  model: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  resolution: Resolution | undefined;
+}
+
 /** What a chat stream yields: `queued` (only before any delta), then `delta`s, then one `done`. */
 export type ChatStreamEvent =
-  | {
-      type: "queued";
-      id: string;
-      /** The model it waits for. */
-      model: string;
-      /** 1 means next in line. */
-      position: number;
-      estimatedWaitMs: number;
-    }
+  | QueuedEvent
   | { type: "delta"; id: string; model: string; content: string; toolCalls: ToolCallDelta[] }
-  | {
-      type: "done";
-      id: string;
-      model: string;
-      finishReason: FinishReason;
-      usage: Usage;
-      resolution: Resolution | undefined;
-    };
+  | DoneEvent;
+
+/** A whole text completion: the prompt's continuation, without the prompt. */
+export interface TextCompletion {
+  /** `cmpl-…` */
+  id: string;
+  /** The model that answered. */
+  model: string;
+  created: Date | undefined;
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  resolution: Resolution | undefined;
+}
+
+/** What a text completion stream yields: `queued` (only before any delta), then `delta`s of text,
+ * then one `done`. */
+export type CompletionStreamEvent = QueuedEvent | { type: "delta"; id: string; model: string; text: string } | DoneEvent;
+
+/** The vectors of `embed`: one per input, in the order given. */
+export interface Embeddings {
+  /** The model that embedded. */
+  model: string;
+  vectors: number[][];
+  /** `promptTokens` (and `totalTokens`): the inputs' tokens. */
+  usage: Usage;
+  resolution: Resolution | undefined;
+}
 
 export type Capability = "chat" | "vision" | "tools" | "json_mode" | "long_context" | "logprobs" | "embeddings" | "completions" | "unspecified";
 

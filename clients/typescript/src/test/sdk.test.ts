@@ -20,6 +20,7 @@ import {
   LatticeError,
   ModelNotFoundError,
   NoModelSatisfiesError,
+  NotFoundError,
   PermissionDeniedError,
   QueueFullError,
   ResourceExhaustedError,
@@ -70,10 +71,15 @@ async function failure(call: () => Promise<unknown>): Promise<LatticeError> {
   assert.fail("the call succeeded");
 }
 
-async function collect(stream: AsyncIterable<ChatStreamEvent>): Promise<ChatStreamEvent[]> {
-  const events: ChatStreamEvent[] = [];
+async function collect<E>(stream: AsyncIterable<E>): Promise<E[]> {
+  const events: E[] = [];
   for await (const event of stream) events.push(event);
   return events;
+}
+
+function cosine(a: number[], b: number[]): number {
+  const dot = a.reduce((sum, x, i) => sum + x * (b[i] ?? Number.NaN), 0);
+  return dot / (Math.hypot(...a) * Math.hypot(...b));
 }
 
 function text(events: ChatStreamEvent[]): string {
@@ -279,6 +285,81 @@ describe("any model expression", { skip }, () => {
     assert.ok(completion.usage.completionTokens > 0 && completion.usage.totalTokens > completion.usage.completionTokens);
     const events = await collect(compute.chatStream(request));
     assert.equal(text(events), completion.choices[0]?.message.content);
+  });
+});
+
+describe("text completions and embeddings on the gateway's own model", { skip }, () => {
+  const model = process.env.SDK_TEST_MODEL ?? "";
+  const prompt = "The capital of France is";
+
+  test("embed: two paraphrases are closer than an unrelated sentence", async () => {
+    const compute = client(apiKey("SDK_TEST_KEY"));
+    const inputs = [
+      "The weather is lovely and sunny today.",
+      "Today it is sunny and the weather is nice.",
+      "The invoice must be paid within thirty days.",
+    ];
+    const answer = await compute.embed({ model, inputs });
+    const [a, b, c] = answer.vectors;
+    assert.ok(a && b && c && answer.vectors.length === 3, inspect(answer));
+    assert.ok(cosine(a, b) > cosine(a, c) && cosine(a, b) > cosine(b, c));
+    assert.equal(answer.model, model);
+    assert.equal(answer.resolution?.model, model);
+    assert.ok(answer.usage.promptTokens > 0, inspect(answer.usage));
+    // Token ids of the model's vocabulary embed too, into vectors as wide.
+    const [tokens] = (await compute.embed({ model, inputs: [[1, 2, 3]] })).vectors;
+    assert.equal(tokens?.length, a.length);
+  });
+
+  test("complete a raw prompt, whole and streamed", async () => {
+    const compute = client(apiKey("SDK_TEST_KEY"));
+    const request = { model, prompt, maxTokens: 8, temperature: 0 };
+    const whole = await compute.complete(request);
+    assert.equal(whole.model, model);
+    assert.match(whole.id, /^cmpl-/);
+    assert.ok(whole.text.trim() && ["stop", "length"].includes(whole.finishReason), inspect(whole));
+    assert.ok(whole.usage.completionTokens > 0 && whole.usage.completionTokens <= 8, inspect(whole.usage));
+    assert.ok(whole.usage.promptTokens < 10, "the prompt goes raw: no chat template around it");
+    assert.ok(whole.created instanceof Date && whole.resolution?.model === model);
+
+    const events = await collect(compute.completeStream(request));
+    const text = events.map((e) => (e.type === "delta" ? e.text : "")).join("");
+    assert.equal(text, whole.text); // greedy: the same continuation, streamed
+    const done = events.at(-1);
+    assert.ok(done?.type === "done", inspect(events));
+    assert.deepEqual([done.finishReason, done.usage.completionTokens], [whole.finishReason, whole.usage.completionTokens]);
+    assert.equal(done.resolution?.model, model);
+    assert.ok(events.slice(0, -1).every((e) => e.type === "delta"), inspect(events));
+  });
+
+  test("an unknown model is a ModelNotFoundError with its reason, for each call", async () => {
+    const compute = client(apiKey("SDK_TEST_KEY"));
+    const unknown = "no-such-model";
+    for (const call of [
+      () => compute.embed({ model: unknown, inputs: ["hello"] }),
+      () => compute.complete({ model: unknown, prompt, maxTokens: 4 }),
+      () => collect(compute.completeStream({ model: unknown, prompt, maxTokens: 4 })),
+    ]) {
+      const error = await failure(call);
+      assert.ok(error instanceof ModelNotFoundError && error instanceof NotFoundError, inspect(error));
+      assert.deepEqual([error.reason, error.code, error.metadata.model, error.retryable], ["MODEL_NOT_FOUND", "NOT_FOUND", unknown, false]);
+    }
+  });
+});
+
+describe("requests the SDK refuses before any call", () => {
+  // Nothing listens on port 9: a call that went out would fail UNAVAILABLE, not with these TypeErrors.
+  const compute = new ComputeClient({ baseUrl: "http://127.0.0.1:9", retry: false });
+
+  test("a prompt that is not one string", async () => {
+    const prompts = ["one", "two"] as unknown as string;
+    assert.throws(() => compute.completeStream({ prompt: prompts }), /needs `prompt`, one string/);
+    await assert.rejects(compute.complete({ prompt: prompts }), /needs `prompt`, one string/);
+  });
+
+  test("inputs that are not texts or token ids", async () => {
+    await assert.rejects(compute.embed({ inputs: "hello" as unknown as string[] }), /needs `inputs`, an array/);
+    await assert.rejects(compute.embed({ inputs: [{ text: "hi" } as unknown as string] }), /a string or an array of token ids/);
   });
 });
 
