@@ -152,6 +152,8 @@ class Choice:
     index: int
     message: ChatMessage
     finish_reason: FinishReason
+    stop_sequence: str = ""
+    """The request's stop string that ended the answer, when one did and the backend can tell."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,8 @@ class ToolCallDelta:
 
 @dataclass(frozen=True)
 class ChatChunk:
-    """New output of a stream. The last chunk carries `finish_reason`, `usage` and `resolution`."""
+    """New output of a stream. The last chunk carries `finish_reason`, `usage`, `resolution` and
+    `stop_sequence`."""
 
     id: str
     model: str
@@ -195,6 +198,8 @@ class ChatChunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     resolution: Resolution | None = None
+    stop_sequence: str = ""
+    """The request's stop string that ended the answer, when one did and the backend can tell."""
 
 
 @dataclass(frozen=True)

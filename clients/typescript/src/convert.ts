@@ -180,6 +180,7 @@ export function chatResponseFromProto(proto: ChatResponse): ChatCompletion {
           toolCalls: (proto.message?.toolCalls ?? []).map(toolCall),
         },
         finishReason: enumName<FinishReason>(FINISH_REASONS, proto.finishReason),
+        stopSequence: proto.stopSequence,
       },
     ],
     usage: usage(proto.usage),
@@ -219,6 +220,7 @@ export function streamEventFromProto(proto: StreamChatResponse): ChatStreamEvent
         id,
         model,
         finishReason: enumName<FinishReason>(FINISH_REASONS, event.value.finishReason),
+        stopSequence: event.value.stopSequence,
         usage: usage(event.value.usage),
         resolution: resolutionFromProto(event.value.resolution),
       };

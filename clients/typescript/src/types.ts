@@ -106,6 +106,8 @@ export interface ChatChoice {
   index: number;
   message: AssistantMessage;
   finishReason: FinishReason;
+  /** The request's stop string that ended the answer, when one did and the backend can tell; else "". */
+  stopSequence: string;
 }
 
 export interface ChatCompletion {
@@ -146,6 +148,8 @@ export type ChatStreamEvent =
       id: string;
       model: string;
       finishReason: FinishReason;
+      /** The request's stop string that ended the answer, when one did and the backend can tell; else "". */
+      stopSequence: string;
       usage: Usage;
       resolution: Resolution | undefined;
     };
