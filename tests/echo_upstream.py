@@ -6,7 +6,9 @@ request they belong to, so crossed wires between concurrent work items would sho
 token ids) and whose size is `dimensions` (8 when unset); `/v1/completions` continues a prompt with itself
 (a text completion), streamed word by word as `text_completion` chunks.
 
-A prompt starting with `slow:` streams one word every 0.2 s. `tool: NAME ARGUMENTS` answers with a
+With `stop`, a chat's answer ends before the first of its stop strings, and the last chunk names the one that
+did as vLLM does (`stop_reason`; OpenAI's API has no such field). A prompt starting with `slow:` streams one
+word every 0.2 s. `tool: NAME ARGUMENTS` answers with a
 call of tool NAME with the JSON ARGUMENTS, streamed in fragments as OpenAI does. `GET /stats` counts streams that
 ended because the client went away: how a test sees a cancellation arrive at the far end.
 
@@ -45,18 +47,29 @@ async def get_stats() -> dict[str, int]:
 async def chat(request: Request) -> JSONResponse | StreamingResponse:
     body = await request.json()
     prompt = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
-    words = str(prompt).split(" ")
+    prompt, stop_reason = _cut(str(prompt), body.get("stop") or [])
+    words = prompt.split(" ")
     if not body.get("stream"):
         message = {"role": "assistant", "content": prompt}
         usage = {"prompt_tokens": len(words), "completion_tokens": len(words), "total_tokens": 2 * len(words)}
-        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        choice = {"index": 0, "message": message, "finish_reason": "stop", "stop_reason": stop_reason}
         return JSONResponse(
             {"id": "echo", "object": "chat.completion", "model": MODEL, "choices": [choice], "usage": usage}
         )
     if str(prompt).startswith("tool: "):
         _, name, arguments = str(prompt).split(" ", 2)
         return StreamingResponse(_tool_call(name, arguments), media_type="text/event-stream")
-    return StreamingResponse(_stream(words, slow=str(prompt).startswith("slow:")), media_type="text/event-stream")
+    stream = _stream(words, slow=prompt.startswith("slow:"), stop_reason=stop_reason)
+    return StreamingResponse(stream, media_type="text/event-stream")
+
+
+def _cut(text: str, stops: list[str]) -> tuple[str, str | None]:
+    """`text` up to its first stop string, and that stop string (None when none occurs)."""
+    found = [(text.index(stop), stop) for stop in stops if stop in text]
+    if not found:
+        return text, None
+    at, stop = min(found)
+    return text[:at], stop
 
 
 async def _tool_call(name: str, arguments: str) -> AsyncIterator[str]:
@@ -70,7 +83,7 @@ async def _tool_call(name: str, arguments: str) -> AsyncIterator[str]:
     yield "data: [DONE]\n\n"
 
 
-async def _stream(words: list[str], *, slow: bool) -> AsyncIterator[str]:
+async def _stream(words: list[str], *, slow: bool, stop_reason: str | None = None) -> AsyncIterator[str]:
     stats["started"] += 1
     finished = False
     try:
@@ -78,7 +91,8 @@ async def _stream(words: list[str], *, slow: bool) -> AsyncIterator[str]:
             if slow:
                 await asyncio.sleep(0.2)
             yield _chunk({"content": word if i == 0 else " " + word}, None)
-        yield _chunk({}, "stop", usage={"prompt_tokens": len(words), "completion_tokens": len(words)})
+        usage = {"prompt_tokens": len(words), "completion_tokens": len(words)}
+        yield _chunk({}, "stop", usage=usage, stop_reason=stop_reason)
         yield "data: [DONE]\n\n"
         finished = True
     finally:
@@ -122,13 +136,18 @@ async def _text_stream(words: list[str], usage: dict[str, int]) -> AsyncIterator
     yield f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n"
 
 
-def _chunk(delta: dict[str, Any], finish: str | None, usage: dict[str, int] | None = None) -> str:
+def _chunk(
+    delta: dict[str, Any], finish: str | None, usage: dict[str, int] | None = None, stop_reason: str | None = None
+) -> str:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    if stop_reason is not None:
+        choice["stop_reason"] = stop_reason
     payload: dict[str, Any] = {
         "id": "echo",
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": MODEL,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        "choices": [choice],
     }
     if usage is not None:
         payload["usage"] = {**usage, "total_tokens": sum(usage.values())}

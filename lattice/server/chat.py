@@ -217,6 +217,9 @@ class Finish:
 
     reason: FinishReason
     usage: Usage
+    stop_sequence: str = ""
+    """The request's stop string that ended the answer (`reason` is then STOP); empty for a natural end,
+    and when the backend cannot tell which stop fired."""
 
 
 GenerationEvent = Delta | Finish

@@ -145,6 +145,14 @@ def usage_to_json(usage: common_pb2.Usage) -> dict[str, int]:
     return {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
 
 
+def stop_to_json(finish_reason: common_pb2.FinishReason, stop_sequence: str) -> dict[str, str | None]:
+    """`stop_reason` and `stop_sequence`: `stop_sequence` and the string when one of the request's ended
+    the answer (the contract says which), else the finish reason's name and null."""
+    if stop_sequence:
+        return {"stop_reason": "stop_sequence", "stop_sequence": stop_sequence}
+    return {"stop_reason": STOP_REASONS.get(finish_reason), "stop_sequence": None}
+
+
 def response_to_json(response: chat_pb2.ChatResponse) -> dict[str, Any]:
     text = convert.message_text(response.message)
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
@@ -158,8 +166,7 @@ def response_to_json(response: chat_pb2.ChatResponse) -> dict[str, Any]:
         "role": "assistant",
         "model": response.model,
         "content": content,
-        "stop_reason": STOP_REASONS.get(response.finish_reason),
-        "stop_sequence": None,
+        **stop_to_json(response.finish_reason, response.stop_sequence),
         "usage": usage_to_json(response.usage),
     }
 
@@ -211,7 +218,7 @@ class StreamTranslation:
                 + event(
                     "message_delta",
                     {
-                        "delta": {"stop_reason": STOP_REASONS.get(done.finish_reason), "stop_sequence": None},
+                        "delta": stop_to_json(done.finish_reason, done.stop_sequence),
                         "usage": usage_to_json(done.usage),
                     },
                 )

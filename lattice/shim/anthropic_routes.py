@@ -42,8 +42,11 @@ _MESSAGE_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {"type": "object", "description": "A `text` block or a `tool_use` block."},
         },
-        "stop_reason": {"enum": ["end_turn", "max_tokens", "tool_use", "refusal", None]},
-        "stop_sequence": {"type": "null"},
+        "stop_reason": {"enum": ["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", None]},
+        "stop_sequence": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": "With `stop_reason: stop_sequence`: the request's stop sequence that ended the answer.",
+        },
         "usage": {
             "type": "object",
             "properties": {"input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"}},

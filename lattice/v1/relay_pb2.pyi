@@ -119,12 +119,14 @@ class WorkEvent(_message.Message):
     def __init__(self, lattice_id: _Optional[str] = ..., work_id: _Optional[str] = ..., delta: _Optional[str] = ..., finish: _Optional[_Union[WorkFinish, _Mapping]] = ..., failure: _Optional[_Union[WorkFailure, _Mapping]] = ..., chat_delta: _Optional[_Union[_chat_pb2.ChatDelta, _Mapping]] = ...) -> None: ...
 
 class WorkFinish(_message.Message):
-    __slots__ = ("finish_reason", "usage")
+    __slots__ = ("finish_reason", "usage", "stop_sequence")
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    STOP_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     finish_reason: _common_pb2.FinishReason
     usage: _common_pb2.Usage
-    def __init__(self, finish_reason: _Optional[_Union[_common_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
+    stop_sequence: str
+    def __init__(self, finish_reason: _Optional[_Union[_common_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., stop_sequence: _Optional[str] = ...) -> None: ...
 
 class WorkFailure(_message.Message):
     __slots__ = ("reason", "message")

@@ -25,7 +25,11 @@ def work_event(event: GenerationEvent) -> relay_pb2.WorkEvent | None:
         if event.text:  # text alone, as gateways that predate `chat_delta` read it
             return relay_pb2.WorkEvent(delta=event.text)
         return None
-    finish = relay_pb2.WorkFinish(finish_reason=finish_reason_to_proto(event.reason), usage=usage_to_proto(event.usage))
+    finish = relay_pb2.WorkFinish(
+        finish_reason=finish_reason_to_proto(event.reason),
+        usage=usage_to_proto(event.usage),
+        stop_sequence=event.stop_sequence,
+    )
     return relay_pb2.WorkEvent(finish=finish)
 
 
@@ -47,7 +51,9 @@ def generation_event(lattice_id: str, event: relay_pb2.WorkEvent) -> GenerationE
     if kind == "finish":
         usage = event.finish.usage
         return Finish(
-            finish_reason_from_proto(event.finish.finish_reason), Usage(usage.prompt_tokens, usage.completion_tokens)
+            finish_reason_from_proto(event.finish.finish_reason),
+            Usage(usage.prompt_tokens, usage.completion_tokens),
+            event.finish.stop_sequence,  # empty from a daemon that predates it: no stop string is named
         )
     if kind == "failure":
         raise from_reason(event.failure.reason, f"personal runtime {lattice_id}: {event.failure.message}")

@@ -84,6 +84,25 @@ async def test_stop_string_ends_the_answer_and_is_not_emitted(channel: grpc.aio.
     assert stopped.finish_reason == common_pb2.FINISH_REASON_STOP
 
 
+async def test_the_stop_string_that_ended_the_answer_is_named(channel: grpc.aio.Channel) -> None:
+    stub = chat_pb2_grpc.ChatServiceStub(channel)
+    natural = await stub.Chat(paris_request(temperature=0, max_tokens=24, stop=["zebra"]))
+    assert (natural.finish_reason, natural.stop_sequence) == (common_pb2.FINISH_REASON_STOP, "")
+    request = paris_request(temperature=0, max_tokens=24, stop=["zebra", " is "])
+    whole = await stub.Chat(request)
+    assert (whole.finish_reason, whole.stop_sequence) == (common_pb2.FINISH_REASON_STOP, " is ")
+    text = natural.message.content[0].text
+    assert whole.message.content[0].text == text[: text.index(" is ")]
+    # The gateway stopped the engine itself: the prompt is still counted exactly, the answer up to the stop.
+    assert whole.usage.prompt_tokens == natural.usage.prompt_tokens
+    assert 0 < whole.usage.completion_tokens < natural.usage.completion_tokens
+    messages = [m async for m in stub.StreamChat(request)]
+    done = messages[-1].done
+    assert (done.finish_reason, done.stop_sequence) == (common_pb2.FINISH_REASON_STOP, " is ")
+    assert "".join(m.delta.content for m in messages[:-1]) == whole.message.content[0].text
+    assert done.usage == whole.usage
+
+
 async def test_list_models_pages(channel: grpc.aio.Channel) -> None:
     stub = resolve_pb2_grpc.ResolveServiceStub(channel)
     reply = await stub.ListModels(resolve_pb2.ListModelsRequest(page_size=1))

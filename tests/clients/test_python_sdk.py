@@ -300,6 +300,20 @@ async def test_an_unknown_model_is_model_not_found_for_embed_and_complete(comput
 
 
 @pytest.mark.slow
+async def test_the_stop_string_that_ended_the_answer_is_named(compute: ComputeClient) -> None:
+    question: list[MessageParam] = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+    stops = ["zebra", " is "]
+    completion = await compute.chat_complete("smollm2", messages=question, max_tokens=16, temperature=0, stop=stops)
+    assert (completion.choices[0].finish_reason, completion.choices[0].stop_sequence) == ("stop", " is ")
+    streamed = compute.chat_stream("smollm2", messages=question, max_tokens=16, temperature=0, stop=stops)
+    async with streamed:
+        chunks = [chunk async for chunk in streamed]
+    assert "".join(c.content for c in chunks) == completion.text
+    assert (chunks[-1].finish_reason, chunks[-1].stop_sequence) == ("stop", " is ")
+    assert {c.stop_sequence for c in chunks[:-1]} <= {""}
+
+
+@pytest.mark.slow
 async def test_structured_errors(
     gateway: GatewayProcess, env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -70,8 +70,8 @@ async def test_stop_string_is_cut_and_not_emitted(engine: tuple[BatchEngine, Mlx
     batch, _, tokenizer = engine
     text, _ = await run(batch, job(tokenizer, PROMPTS[0], 40))
     word = text.split()[3]  # a word from inside the greedy answer
-    stopped, finish = await run(batch, job(tokenizer, PROMPTS[0], 40, stop=(word,)))
-    assert finish.reason is FinishReason.STOP
+    stopped, finish = await run(batch, job(tokenizer, PROMPTS[0], 40, stop=("zebra", word)))
+    assert (finish.reason, finish.stop_sequence) == (FinishReason.STOP, word)
     assert stopped == text[: text.index(word)]
 
 

@@ -23,6 +23,7 @@ EVENTS = [
     Delta(text="x", logprobs=(TokenLogprob("x", -0.5, b"x"),)),
     Finish(FinishReason.TOOL_CALLS, Usage(12, 7)),
     Finish(FinishReason.LENGTH, Usage(3, 16)),
+    Finish(FinishReason.STOP, Usage(3, 4), stop_sequence="\n\nUser:"),
 ]
 
 

@@ -136,6 +136,21 @@ def test_text_then_two_tool_calls_are_three_blocks_in_order() -> None:
     assert events[-2]["usage"] == {"input_tokens": 7, "output_tokens": 5}
 
 
+def test_the_stop_string_that_ended_the_answer_is_stop_sequence_whole_and_streamed() -> None:
+    stop, usage = common_pb2.FINISH_REASON_STOP, common_pb2.Usage(prompt_tokens=3, completion_tokens=2)
+    whole = anthropic_convert.response_to_json(
+        chat_pb2.ChatResponse(id="chatcmpl-abc", finish_reason=stop, usage=usage, stop_sequence="\n\n")
+    )
+    assert (whole["stop_reason"], whole["stop_sequence"]) == ("stop_sequence", "\n\n")
+    natural = anthropic_convert.response_to_json(chat_pb2.ChatResponse(id="chatcmpl-abc", finish_reason=stop))
+    assert (natural["stop_reason"], natural["stop_sequence"]) == ("end_turn", None)
+    events = events_of(
+        stream_message(delta=chat_pb2.ChatDelta(role=common_pb2.ROLE_ASSISTANT, content="One")),
+        stream_message(done=chat_pb2.ChatDone(finish_reason=stop, usage=usage, stop_sequence="\n\n")),
+    )
+    assert events[-2]["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": "\n\n"}
+
+
 def rpc_error(code: grpc.StatusCode, reason: str) -> grpc.aio.AioRpcError:
     status = status_pb2.Status(code=code.value[0], message=f"refused: {reason}")
     status.details.add().Pack(error_details_pb2.ErrorInfo(reason=reason, domain="lattice"))

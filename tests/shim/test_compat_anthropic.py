@@ -16,6 +16,7 @@ from anthropic.types import MessageParam, TextBlock, ToolParam, ToolUseBlock
 
 from tests.conftest import API_KEY
 from tests.gateway_process import GatewayProcess, start_gateway
+from tests.text_api_gateway import text_api_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -106,15 +107,69 @@ def test_max_tokens_ends_with_stop_reason_max_tokens(gateway: GatewayProcess) ->
     assert message.usage.output_tokens == 3
 
 
-def test_a_stop_sequence_cuts_the_answer(gateway: GatewayProcess) -> None:
-    free = client(gateway).messages.create(model=MODEL, max_tokens=24, messages=PARIS, extra_body=GREEDY)
-    assert "Paris" in text_of(free)
+def test_a_stop_sequence_cuts_the_answer_and_is_named(gateway: GatewayProcess) -> None:
+    free = client(gateway).messages.create(
+        model=MODEL, max_tokens=24, messages=PARIS, stop_sequences=["Rome"], extra_body=GREEDY
+    )
+    answer = text_of(free)
+    assert " is Paris" in answer, answer  # the stop sequence below must occur inside the greedy answer
+    assert (free.stop_reason, free.stop_sequence) == ("end_turn", None)  # asked for, not met
     cut = client(gateway).messages.create(
+        model=MODEL, max_tokens=24, messages=PARIS, stop_sequences=["Rome", "Paris"], extra_body=GREEDY
+    )
+    assert text_of(cut) == answer[: answer.index("Paris")]
+    assert (cut.stop_reason, cut.stop_sequence) == ("stop_sequence", "Paris")
+    assert 0 < cut.usage.output_tokens < free.usage.output_tokens
+    assert cut.usage.input_tokens == free.usage.input_tokens
+
+
+def test_a_streamed_stop_sequence_is_named_in_message_delta(gateway: GatewayProcess) -> None:
+    whole = client(gateway).messages.create(
         model=MODEL, max_tokens=24, messages=PARIS, stop_sequences=["Paris"], extra_body=GREEDY
     )
-    assert "Paris" not in text_of(cut)
-    assert text_of(free).startswith(text_of(cut))
-    assert cut.stop_reason == "end_turn"  # the contract does not say which stop ended it (see docs)
+    events = list(
+        client(gateway).messages.create(
+            model=MODEL, max_tokens=24, messages=PARIS, stop_sequences=["Paris"], stream=True, extra_body=GREEDY
+        )
+    )
+    text = "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta")
+    assert text == text_of(whole) and text.strip()
+    delta = events[-2]
+    assert delta.type == "message_delta"
+    assert (delta.delta.stop_reason, delta.delta.stop_sequence) == ("stop_sequence", "Paris")
+    assert delta.usage.output_tokens == whole.usage.output_tokens
+    with client(gateway).messages.stream(
+        model=MODEL, max_tokens=24, messages=PARIS, stop_sequences=["Paris"], extra_body=GREEDY
+    ) as stream:
+        message = stream.get_final_message()
+    assert (message.stop_reason, message.stop_sequence, text_of(message)) == ("stop_sequence", "Paris", text)
+
+
+@pytest.fixture(scope="module")
+def echo_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """The default model, and the echo provider as an OpenAI-compatible upstream (`echo-1`) that names the
+    stop string that ended its answer, as vLLM does."""
+    with text_api_gateway(tmp_path_factory.mktemp("echo")) as process:
+        yield process
+
+
+def test_the_stop_sequence_an_openai_compatible_upstream_names_is_passed_on(echo_gateway: GatewayProcess) -> None:
+    said: list[MessageParam] = [{"role": "user", "content": "alpha beta gamma delta"}]
+    stops = ["zeta", "gamma"]
+    message = client(echo_gateway).messages.create(model="echo-1", max_tokens=16, messages=said, stop_sequences=stops)
+    assert (text_of(message), message.stop_reason, message.stop_sequence) == ("alpha beta ", "stop_sequence", "gamma")
+    events = list(
+        client(echo_gateway).messages.create(
+            model="echo-1", max_tokens=16, messages=said, stop_sequences=stops, stream=True
+        )
+    )
+    delta = events[-2]
+    assert delta.type == "message_delta"
+    assert (delta.delta.stop_reason, delta.delta.stop_sequence) == ("stop_sequence", "gamma")
+    echo = client(echo_gateway)
+    natural = echo.messages.create(model="echo-1", max_tokens=16, messages=said, stop_sequences=["zeta"])
+    assert text_of(natural) == "alpha beta gamma delta"
+    assert (natural.stop_reason, natural.stop_sequence) == ("end_turn", None)
 
 
 def test_a_tool_round_trip(gateway: GatewayProcess) -> None:

@@ -233,7 +233,10 @@ async def test_max_tokens_defaults_to_and_is_bounded_by_the_ceiling(
 async def test_stop_sequences_arrive_and_end_the_answer(backend: AnthropicUpstream, wire: AnthropicWireServer) -> None:
     deltas, finish = await run(backend, chat(user("alpha beta gamma"), stop=("gamma", "zeta")))
     assert (text_of(deltas), finish.reason) == ("You said: alpha beta ", FinishReason.STOP)
+    assert finish.stop_sequence == "gamma"  # as the API says it
     assert wire.message_bodies()[-1]["stop_sequences"] == ["gamma", "zeta"]
+    _, natural = await run(backend, chat(user("alpha beta"), stop=("zeta",)))
+    assert (natural.reason, natural.stop_sequence) == (FinishReason.STOP, "")
 
 
 async def test_sampling_parameters_are_not_sent(backend: AnthropicUpstream, wire: AnthropicWireServer) -> None:

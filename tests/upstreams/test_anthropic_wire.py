@@ -185,11 +185,13 @@ def block_stop(index: int) -> RawContentBlockStopEvent:
     return RawContentBlockStopEvent.model_validate({"type": "content_block_stop", "index": index})
 
 
-def message_delta(stop_reason: str | None, output_tokens: int, **usage: int) -> RawMessageDeltaEvent:
+def message_delta(
+    stop_reason: str | None, output_tokens: int, stop_sequence: str | None = None, **usage: int
+) -> RawMessageDeltaEvent:
     return RawMessageDeltaEvent.model_validate(
         {
             "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
             "usage": {"output_tokens": output_tokens, **usage},
         }
     )
@@ -216,6 +218,11 @@ def read_all(events: list[RawMessageStreamEvent]) -> tuple[list[Delta], Finish]:
 def test_stop_reasons(stop_reason: str | None, reason: FinishReason) -> None:
     _, finish = read_all([message_start(5), message_delta(stop_reason, 9)])
     assert finish == Finish(reason, Usage(5, 9))
+
+
+def test_the_stop_sequence_anthropic_names_is_passed_on() -> None:
+    _, finish = read_all([message_start(5), message_delta("stop_sequence", 9, stop_sequence="\n\nHuman:")])
+    assert finish == Finish(FinishReason.STOP, Usage(5, 9), "\n\nHuman:")
 
 
 def test_usage_counts_cached_input_and_takes_the_final_counts() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lattice.errors import BackendRejected, BackendUnavailable, ResourceExhausted
 from lattice.server.backends.upstream.http_errors import from_status, retry_after_seconds
 from lattice.server.backends.upstream.openai_wire import StreamState, request_body
@@ -110,6 +112,25 @@ def test_without_upstream_usage_the_chunks_are_counted() -> None:
     for word in ("a", "b", "c"):
         state.read_chunk({"choices": [{"delta": {"content": word}}]})
     assert state.final_usage(prompt_estimate=4) == Usage(4, 3)
+
+
+@pytest.mark.parametrize(
+    ("choice", "stop_sequence"),
+    [
+        ({"finish_reason": "stop", "stop_reason": "END"}, "END"),  # vLLM names the stop string that fired
+        ({"finish_reason": "stop", "stop_reason": 2}, ""),  # ... or the stop token's id
+        ({"finish_reason": "stop", "stop_reason": None}, ""),  # ... or nothing: the model ended its turn
+        ({"finish_reason": "stop"}, ""),  # OpenAI's API has no such field
+        ({"finish_reason": "stop", "stop_reason": "eos"}, ""),  # a string the request did not ask to stop at
+        ({"finish_reason": "length", "stop_reason": "END"}, ""),
+    ],
+)
+def test_the_stop_string_is_taken_only_from_an_upstream_that_names_one_of_the_requests(
+    choice: dict[str, object], stop_sequence: str
+) -> None:
+    state = StreamState(stops=("END", "\n\n"))
+    state.read_chunk({"choices": [{"delta": {}, **choice}]})
+    assert state.stop_sequence == stop_sequence
 
 
 def test_upstream_statuses_map_to_errors_that_fall_back_or_not() -> None:

@@ -222,7 +222,8 @@ def _message_from_proto(message: pb.Message | None) -> ChatMessage:
 
 
 def completion_from_proto(response: pb.ChatResponse) -> ChatCompletion:
-    choice = Choice(0, _message_from_proto(response.message), _finish_reason(response.finish_reason))
+    message, reason = _message_from_proto(response.message), _finish_reason(response.finish_reason)
+    choice = Choice(0, message, reason, response.stop_sequence)
     return ChatCompletion(
         id=response.id,
         model=response.model,
@@ -276,6 +277,7 @@ def chunk_from_proto(message: pb.StreamChatResponse) -> ChatChunk | None:
             finish_reason=_finish_reason(done.finish_reason),
             usage=usage_from_proto(done.usage),
             resolution=resolution_from_proto(done.resolution),
+            stop_sequence=done.stop_sequence,
         )
     return None
 

@@ -159,6 +159,8 @@ class Choice:
     index: int
     message: ChatMessage
     finish_reason: FinishReason
+    stop_sequence: str = ""
+    """The request's stop string that ended the answer, when one did and the backend can tell."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,8 @@ class ToolCallDelta:
 
 @dataclass(frozen=True)
 class ChatChunk:
-    """New output of a stream. The last chunk carries `finish_reason`, `usage` and `resolution`."""
+    """New output of a stream. The last chunk carries `finish_reason`, `usage`, `resolution` and
+    `stop_sequence`."""
 
     id: str
     model: str
@@ -202,6 +205,8 @@ class ChatChunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     resolution: Resolution | None = None
+    stop_sequence: str = ""
+    """The request's stop string that ended the answer, when one did and the backend can tell."""
 
 
 @dataclass(frozen=True)

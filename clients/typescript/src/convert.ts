@@ -220,6 +220,7 @@ export function chatResponseFromProto(proto: ChatResponse): ChatCompletion {
           toolCalls: (proto.message?.toolCalls ?? []).map(toolCall),
         },
         finishReason: enumName<FinishReason>(FINISH_REASONS, proto.finishReason),
+        stopSequence: proto.stopSequence,
       },
     ],
     usage: usage(proto.usage),
@@ -294,7 +295,7 @@ export function streamEventFromProto(proto: StreamChatResponse): ChatStreamEvent
         })),
       };
     case "done":
-      return doneFromProto(id, model, event.value);
+      return { ...doneFromProto(id, model, event.value), stopSequence: event.value.stopSequence };
     default:
       return undefined;
   }

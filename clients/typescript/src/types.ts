@@ -132,6 +132,8 @@ export interface ChatChoice {
   index: number;
   message: AssistantMessage;
   finishReason: FinishReason;
+  /** The request's stop string that ended the answer, when one did and the backend can tell; else "". */
+  stopSequence: string;
 }
 
 export interface ChatCompletion {
@@ -176,11 +178,17 @@ export interface DoneEvent {
   resolution: Resolution | undefined;
 }
 
+/** The last event of a chat stream that ended well. */
+export interface ChatDoneEvent extends DoneEvent {
+  /** The request's stop string that ended the answer, when one did and the backend can tell; else "". */
+  stopSequence: string;
+}
+
 /** What a chat stream yields: `queued` (only before any delta), then `delta`s, then one `done`. */
 export type ChatStreamEvent =
   | QueuedEvent
   | { type: "delta"; id: string; model: string; content: string; toolCalls: ToolCallDelta[] }
-  | DoneEvent;
+  | ChatDoneEvent;
 
 /** A whole text completion: the prompt's continuation, without the prompt. */
 export interface TextCompletion {

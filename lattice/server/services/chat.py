@@ -57,6 +57,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                 resolution=convert.resolution_to_proto(completion.resolution),
                 create_time=now_timestamp(),
                 logprobs=convert.logprobs_to_proto(completion.logprobs),
+                stop_sequence=completion.finish.stop_sequence,
             )
         raise AssertionError("grpc_errors aborts")
 
@@ -91,6 +92,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                             finish_reason=convert.finish_reason_to_proto(event.reason),
                             usage=convert.usage_to_proto(event.usage),
                             resolution=convert.resolution_to_proto(chat.resolution),
+                            stop_sequence=event.stop_sequence,
                         )
                         yield chat_pb2.StreamChatResponse(id=completion_id, model=model, create_time=created, done=done)
 

@@ -83,7 +83,8 @@ type FinishReason int32
 
 const (
 	FinishReason_FINISH_REASON_UNSPECIFIED FinishReason = 0
-	// The model ended its turn, or a stop sequence was reached.
+	// The model ended its turn, or a stop sequence was reached (the answer's `stop_sequence` says which
+	// one, when it is known).
 	FinishReason_FINISH_REASON_STOP FinishReason = 1
 	// `max_tokens` (or the model's context window) was reached.
 	FinishReason_FINISH_REASON_LENGTH FinishReason = 2

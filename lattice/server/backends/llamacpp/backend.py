@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from lattice.config import ModelProfile
@@ -26,9 +27,11 @@ from lattice.server.chat import (
     GenerationEvent,
     ToolCall,
     ToolCallDelta,
+    Usage,
 )
 from lattice.server.embeddings import Embeddings, EmbedRequest
 from lattice.server.prompt_budget import PromptBudget
+from lattice.server.stop_strings import DeltaStops
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +81,24 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
             body, emulation = text_completion_body(request, max_tokens=max_tokens), None
         else:
             body, emulation = chat_body(request, max_tokens=max_tokens, native_tools=self._native_tools)
-        state = StreamState()
+        # The stop strings are the gateway's to apply, not the engine's: llama.cpp's OpenAI-shaped chunks
+        # never say which one ended an answer (only its native, non-OpenAI results do), and callers are
+        # told (Anthropic's `stop_sequence`). Once one is found the stream is closed, which stops
+        # generation at the engine's next token.
+        body.pop("stop", None)
+        stops = DeltaStops(request.stop)
+        state, prompt = StreamState(), _PromptSize()
         answer: list[str] = []
-        async with aclosing(self._output(engine, body, limits.prompt_budget, raw=raw)) as chunks:
-            async for chunk in chunks:
-                delta = state.read_chunk(chunk)
-                if delta is None:
+        output = self._output(engine, body, limits.prompt_budget, prompt, raw=raw)
+        async with aclosing(output) as chunks, aclosing(_cut(chunks, state, stops)) as deltas:
+            async for delta in deltas:
+                if not (delta.text or delta.tool_calls or delta.logprobs):
                     continue
                 if emulation is not None:
                     answer.append(delta.text)  # read whole once it ends: a call or text
                 else:
                     yield trim_logprobs(delta, request.top_logprobs)
-        reason = state.finish_reason or FinishReason.STOP
+        reason = FinishReason.STOP if stops.stopped else state.finish_reason or FinishReason.STOP
         if emulation is not None:
             text, calls = emulation.parse("".join(answer))
             if calls:
@@ -97,7 +106,19 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
                 reason = FinishReason.TOOL_CALLS
             elif text:
                 yield Delta(text)
-        yield Finish(reason, state.final_usage(request.estimated_prompt_tokens))
+        stop = stops.stop if reason is FinishReason.STOP else ""  # a call parsed from the text cut before it
+        yield Finish(reason, self._usage(state, prompt, request), stop)
+
+    @staticmethod
+    def _usage(state: StreamState, prompt: _PromptSize, request: ChatRequest) -> Usage:
+        """The engine's own count; when the gateway stopped it (a stop string) no count comes, and the
+        prompt's size is the one its progress said, the answer's a count of its chunks (one a token)."""
+        if state.usage is not None:
+            return state.usage
+        return Usage(
+            prompt.tokens if prompt.tokens is not None else request.estimated_prompt_tokens,
+            state.completion_tokens_seen,
+        )
 
     async def _embed(self, engine: LlamaCppEngine, request: EmbedRequest) -> Embeddings:
         if request.dimensions is not None:
@@ -111,12 +132,18 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
         return Embeddings(tuple(tuple(v["embedding"]) for v in vectors), int(usage.get("prompt_tokens", 0)))
 
     async def _output(
-        self, engine: LlamaCppEngine, body: dict[str, Any], budget: PromptBudget | None, *, raw: bool = False
+        self,
+        engine: LlamaCppEngine,
+        body: dict[str, Any],
+        budget: PromptBudget | None,
+        prompt: _PromptSize,
+        *,
+        raw: bool = False,
     ) -> AsyncGenerator[Chunk, None]:
         """The answer's chunks. The prompt's progress chunks (one per prompt batch) are read here: the
-        first tells how many tokens the prompt needs processed, which `budget` checks and bounds the wait
-        for the first output by (time behind other requests' prompts counts, as time in the admission
-        queue does); the others measure the model's prompt rate."""
+        first tells the prompt's size (into `prompt`) and how many tokens it needs processed, which
+        `budget` checks and bounds the wait for the first output by (time behind other requests' prompts
+        counts, as time in the admission queue does); the others measure the model's prompt rate."""
         first_output = asyncio.timeout(None)  # no output yet: no yield happens while it can expire
         waited, seen = 0.0, (-1, 0)  # (tokens processed, milliseconds) at the last progress chunk
         try:
@@ -128,7 +155,10 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
                     if progress is None:
                         first_output.reschedule(None)
                         yield chunk
-                    elif budget is not None:
+                        continue
+                    if prompt.tokens is None:
+                        prompt.tokens = int(progress.get("total", 0))
+                    if budget is not None:
                         processed, milliseconds = int(progress.get("processed", 0)), int(progress.get("time_ms", 0))
                         if seen[0] < 0:  # the first: how much of the prompt is to be processed
                             tokens = int(progress.get("total", 0)) - int(progress.get("cache", 0))
@@ -142,6 +172,25 @@ class LlamaCppBackend(InProcessBackend[LlamaCppEngine]):
             if budget is None or not first_output.expired():  # only a budget ever sets the timer
                 raise
             raise budget.late(self.model_id, waited) from None
+
+
+@dataclass
+class _PromptSize:
+    tokens: int | None = None
+    """The prompt's tokens, as the engine's first progress chunk says (None before it)."""
+
+
+async def _cut(chunks: AsyncIterator[Chunk], state: StreamState, stops: DeltaStops) -> AsyncGenerator[Delta, None]:
+    """The answer's deltas, cut at the first of the request's stop strings: ends there (the caller's
+    `aclosing` then stops the engine), else with what `stops` held back."""
+    async for chunk in chunks:
+        delta = state.read_chunk(chunk)
+        if delta is None:
+            continue
+        yield stops.feed(delta)
+        if stops.stopped:
+            return
+    yield stops.flush()
 
 
 def _fragment(index: int, call: ToolCall) -> ToolCallDelta:

@@ -66,9 +66,9 @@ class _Sequence:
         if text:
             self.bridge.post_item(Delta(text))
 
-    def finish(self, reason: FinishReason) -> None:
+    def finish(self, reason: FinishReason, stop_sequence: str = "") -> None:
         usage = Usage(prompt_tokens=len(self.job.prompt_ids), completion_tokens=self.generated)
-        self.bridge.post_item(Finish(reason, usage))
+        self.bridge.post_item(Finish(reason, usage, stop_sequence))
         self.bridge.post_done()
         self.done = True
 
@@ -196,24 +196,29 @@ class BatchEngine:
 
     def _advance(self, sequence: _Sequence, token: int, finish_reason: str | None) -> None:
         if token in self._eos:
-            self._flush(sequence)
-            sequence.finish(FinishReason.STOP)
+            sequence.finish(FinishReason.STOP, self._flush(sequence))
             return
         sequence.generated += 1
         sequence.detokenizer.add_token(token)
         scan = sequence.stops.feed(sequence.detokenizer.last_segment)
         sequence.emit_text(scan.text)
         if scan.stopped:
-            sequence.finish(FinishReason.STOP)
+            sequence.finish(FinishReason.STOP, scan.stop)
         elif finish_reason is not None:
-            self._flush(sequence)
-            sequence.finish(FinishReason.LENGTH if finish_reason == "length" else FinishReason.STOP)
+            # The detokenizer's last bytes may still complete a stop string: then that is what ended it.
+            if stop := self._flush(sequence):
+                sequence.finish(FinishReason.STOP, stop)
+            else:
+                sequence.finish(FinishReason.LENGTH if finish_reason == "length" else FinishReason.STOP)
 
     @staticmethod
-    def _flush(sequence: _Sequence) -> None:
+    def _flush(sequence: _Sequence) -> str:
+        """Emits what the detokenizer and the stop strings held back; returns the stop string that this
+        last text completed, if any."""
         sequence.detokenizer.finalize()
         scan = sequence.stops.feed(sequence.detokenizer.last_segment)
         sequence.emit_text(scan.text if scan.stopped else scan.text + sequence.stops.flush())
+        return scan.stop
 
     def _drain_inbox(self) -> list[_Sequence]:
         drained = []

@@ -165,6 +165,8 @@ class StreamState:
     """What the events of one streamed message have said so far."""
 
     stop_reason: str | None = None
+    stop_sequence: str = ""
+    """With `stop_reason: stop_sequence`: which of the request's stop sequences Anthropic says it met."""
     input_tokens: int = 0
     output_tokens: int = 0
     # Content-block index → (the tool call's ordinal among tool_use blocks, whether it sent any arguments).
@@ -202,6 +204,7 @@ class StreamState:
                 return Delta(tool_calls=(ToolCallDelta(ordinal, arguments="{}"),))
         elif isinstance(event, RawMessageDeltaEvent):
             self.stop_reason = event.delta.stop_reason or self.stop_reason
+            self.stop_sequence = event.delta.stop_sequence or self.stop_sequence
             self.output_tokens = event.usage.output_tokens  # cumulative
             if event.usage.input_tokens is not None:
                 self.input_tokens = (
@@ -213,4 +216,5 @@ class StreamState:
 
     def finish(self) -> Finish:
         reason = _STOP_REASONS.get(self.stop_reason or "", FinishReason.STOP)
-        return Finish(reason, Usage(self.input_tokens, self.output_tokens))
+        stop = self.stop_sequence if self.stop_reason == "stop_sequence" else ""
+        return Finish(reason, Usage(self.input_tokens, self.output_tokens), stop)

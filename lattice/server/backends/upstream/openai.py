@@ -110,7 +110,7 @@ class OpenAIUpstream(DiscoveringUpstream):
         url = self._text_completions_url if raw else self._completions_url
         if "max_tokens" not in body:
             body["max_tokens"] = limits.max_tokens_ceiling
-        state = StreamState()
+        state = StreamState(stops=request.stop)
         lines = SseDataLines()
         done = False
         try:
@@ -137,7 +137,14 @@ class OpenAIUpstream(DiscoveringUpstream):
             raise self._failed(error) from error
         except json.JSONDecodeError as error:
             raise BackendUnavailable(f"upstream {self._upstream.name!r} sent a malformed chunk: {error}") from error
-        yield Finish(state.finish_reason or FinishReason.STOP, state.final_usage(request.estimated_prompt_tokens))
+        # The stop strings go to the upstream, which applies them before its tokens are spent. Which one
+        # ended an answer is passed on only when the upstream says it (`stop_reason`): the gateway never
+        # sees the cut text, and an answer that ends on its own looks the same.
+        yield Finish(
+            state.finish_reason or FinishReason.STOP,
+            state.final_usage(request.estimated_prompt_tokens),
+            state.stop_sequence,
+        )
 
     async def embed(self, model: ModelProfile, request: EmbedRequest) -> Embeddings:
         """POST /embeddings, floats asked for (the shim encodes base64 itself)."""

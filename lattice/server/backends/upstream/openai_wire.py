@@ -112,6 +112,11 @@ class StreamState:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     completion_tokens_seen: int = 0
+    stops: tuple[str, ...] = ()
+    """The request's stop strings: the only values taken as a choice's `stop_reason`."""
+    stop_sequence: str = ""
+    """The stop string the upstream says ended the answer. OpenAI's API has no such field and most servers
+    say nothing; vLLM's choices carry `stop_reason` (the stop string, a stop token's id, or null)."""
 
     def read_chunk(self, chunk: dict[str, Any]) -> Delta | None:
         """Updates the state from one `chat.completion.chunk` (or legacy `text_completion` chunk, whose text is
@@ -125,6 +130,8 @@ class StreamState:
         choice = choices[0]
         if choice.get("finish_reason"):
             self.finish_reason = _FINISH_REASONS.get(choice["finish_reason"], FinishReason.STOP)
+            if (stop := choice.get("stop_reason")) in self.stops and self.finish_reason is FinishReason.STOP:
+                self.stop_sequence = stop
         delta = choice.get("delta") or {}
         text = delta.get("content") or choice.get("text") or ""
         tool_calls = tuple(

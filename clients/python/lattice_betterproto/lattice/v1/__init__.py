@@ -312,7 +312,8 @@ class FinishReason(betterproto2.Enum):
 
     STOP = 1
     """
-    The model ended its turn, or a stop sequence was reached.
+    The model ended its turn, or a stop sequence was reached (the answer's `stop_sequence` says which
+    one, when it is known).
     """
 
     LENGTH = 2
@@ -824,6 +825,11 @@ class ChatDone(betterproto2.Message):
 
     resolution: "Resolution | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
 
+    stop_sequence: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    The stop string that ended the answer, when one did (as `ChatResponse.stop_sequence`).
+    """
+
 
 default_message_pool.register_message("lattice.v1", "ChatDone", ChatDone)
 
@@ -946,6 +952,13 @@ class ChatResponse(betterproto2.Message):
     logprobs: "list[TokenLogprob]" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Each generated token's log probability, when the request asked for `logprobs`.
+    """
+
+    stop_sequence: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+    """
+    The stop string (one of the request's `stop`) that ended the answer, when one did; `finish_reason`
+    is then `FINISH_REASON_STOP`. Empty for a natural end, and when the backend cannot tell (an
+    OpenAI-compatible upstream that does not say which stop fired).
     """
 
 
@@ -2805,6 +2818,11 @@ class WorkFinish(betterproto2.Message):
     )
 
     usage: "Usage | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+    stop_sequence: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The stop string that ended the answer, when one did (`ChatDone.stop_sequence`).
+    """
 
 
 default_message_pool.register_message("lattice.v1", "WorkFinish", WorkFinish)

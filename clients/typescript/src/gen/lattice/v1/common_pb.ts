@@ -338,7 +338,8 @@ export enum FinishReason {
   UNSPECIFIED = 0,
 
   /**
-   * The model ended its turn, or a stop sequence was reached.
+   * The model ended its turn, or a stop sequence was reached (the answer's `stop_sequence` says which
+   * one, when it is known).
    *
    * @generated from enum value: FINISH_REASON_STOP = 1;
    */
