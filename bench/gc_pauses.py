@@ -28,20 +28,46 @@ from bench.peers import lattice_config, start_fast_upstream, start_lattice
 FREEZE = {"frozen": "true", "unfrozen": "false"}
 
 
-async def full_collections(http_url: str) -> tuple[float, float, float]:
-    """(count, sum of seconds, the upper bound of the bucket the longest one fell in) from the gateway's
-    /metrics; the bound is the first bucket whose count reaches the total."""
+async def full_collections(http_url: str) -> dict[float, float]:
+    """The gateway's `lattice_gc_full_collection_seconds` from its /metrics: cumulative bucket counts by
+    upper bound (inf: all of them), and the sum of seconds under the key -1."""
     async with aiohttp.ClientSession() as session, session.get(f"{http_url}/metrics") as response:
         text = await response.text()
-    samples = {
-        (s.name, s.labels.get("le", "")): s.value for f in text_string_to_metric_families(text) for s in f.samples
-    }
-    count = samples[("lattice_gc_full_collection_seconds_count", "")]
-    total = samples[("lattice_gc_full_collection_seconds_sum", "")]
-    buckets = sorted(
-        (float(le), value) for (name, le), value in samples.items() if name.endswith("_bucket") and "gc_full" in name
-    )
-    return count, total, next((le for le, value in buckets if value >= count), float("inf"))
+    found: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "lattice_gc_full_collection_seconds_bucket":
+                found[float(sample.labels["le"])] = sample.value
+            elif sample.name == "lattice_gc_full_collection_seconds_sum":
+                found[-1.0] = sample.value
+    return found
+
+
+def during(before: dict[float, float], after: dict[float, float]) -> tuple[float, float, float]:
+    """(count, seconds, the upper bound of the bucket the longest one fell in) of the collections between
+    two scrapes."""
+    count = after[float("inf")] - before[float("inf")]
+    seconds = after[-1.0] - before[-1.0]
+    bounds = sorted(b for b in after if b >= 0)
+    longest = next((b for b in bounds if after[b] - before[b] >= count), float("inf"))
+    return count, seconds, longest
+
+
+def summary_row(name: str, rows: list[dict[str, Any]]) -> list[str]:
+    """One gateway's cells: its full collections, their mean pause over all of them, the longest one's
+    bucket, and the median p99 and the worst latency of its cells."""
+    collections = sum(r["full_collections"] for r in rows)
+    seconds = sum(r["mean_pause_ms"] * r["full_collections"] for r in rows if r["full_collections"])
+    longest = max((r["longest_pause_at_most_ms"] for r in rows if r["full_collections"]), default=float("nan"))
+    return [
+        name,
+        fmt(collections, 0),
+        fmt(seconds / collections if collections else float("nan")),
+        fmt(longest),
+        fmt(median([r["p99_ms"] for r in rows])),
+        fmt(max(r["max_ms"] for r in rows)),
+        fmt(median([r["cpu_ms_per_request"] for r in rows])),
+    ]
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -73,14 +99,13 @@ async def run(args: argparse.Namespace) -> int:
             for name in order:
                 before = await full_collections(gateways[name].http_url)
                 cell = await run_cell(targets[name], args.rate, args.seconds, args.timeout, repetition, 256)
-                after = await full_collections(gateways[name].http_url)
-                count = after[0] - before[0]
+                count, seconds, longest = during(before, await full_collections(gateways[name].http_url))
                 row: dict[str, Any] = {
                     "target": name,
                     "repetition": repetition,
                     "full_collections": count,
-                    "mean_pause_ms": (after[1] - before[1]) * 1000 / count if count else float("nan"),
-                    "longest_pause_at_most_ms": after[2] * 1000 if count else float("nan"),
+                    "mean_pause_ms": seconds * 1000 / count if count else float("nan"),
+                    "longest_pause_at_most_ms": longest * 1000 if count else float("nan"),
                     "p50_ms": cell.p50_ms,
                     "p99_ms": cell.p99_ms,
                     "max_ms": cell.max_ms,
@@ -96,18 +121,7 @@ async def run(args: argparse.Namespace) -> int:
                 )
         for target in targets.values():
             await target.aclose()
-    summary = [
-        [
-            name,
-            fmt(sum(r["full_collections"] for r in rows if r["target"] == name), 0),
-            fmt(median([r["mean_pause_ms"] for r in rows if r["target"] == name])),
-            fmt(max(r["longest_pause_at_most_ms"] for r in rows if r["target"] == name)),
-            fmt(median([r["p99_ms"] for r in rows if r["target"] == name])),
-            fmt(max(r["max_ms"] for r in rows if r["target"] == name)),
-            fmt(median([r["cpu_ms_per_request"] for r in rows if r["target"] == name])),
-        ]
-        for name in FREEZE
-    ]
+    summary = [summary_row(name, [r for r in rows if r["target"] == name]) for name in FREEZE]
     headers = ["gateway", "full GCs", "mean pause ms", "longest ≤ ms", "p99 ms (median)", "max ms", "CPU ms/req"]
     text = table(headers, summary)
     print()
