@@ -1,5 +1,5 @@
 """`lattice serve --shim-workers 3`: three shim processes on one HTTP port, the metrics of all of them
-in every `/metrics`, and a stop that lets the requests in flight finish."""
+in every `/metrics`, the embedded shim's OpenAPI document from each, and a stop that lets the requests in flight finish."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import os
 import pathlib
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
+from lattice.shim import create_app
 from lattice.shim.workers import default_workers
 from tests.gateway_process import GatewayProcess, start_gateway
 from tests.operations.test_metrics import Samples, parse, value
@@ -76,6 +78,16 @@ async def test_workers_serve_and_every_metrics_answer_counts_them_all(workers: G
         assert value(after, name, **MODELS_ROUTE) - value(before, name, **MODELS_ROUTE) == requests
         rpcs = "lattice_grpc_server_handled_total"
         assert value(after, rpcs, **LIST_MODELS) - value(before, rpcs, **LIST_MODELS) == requests
+
+
+@pytest.mark.slow
+async def test_every_worker_serves_the_document_the_app_builds(workers: GatewayProcess) -> None:
+    async def served() -> Any:
+        async with httpx.AsyncClient(timeout=30) as client:  # a connection each: any worker may answer
+            return (await client.get(f"{workers.http_url}/openapi.json")).json()
+
+    built = create_app("127.0.0.1:1").openapi()
+    assert await asyncio.gather(*(served() for _ in range(4 * WORKERS))) == [built] * (4 * WORKERS)
 
 
 @pytest.mark.slow
