@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import grpc
@@ -94,9 +94,12 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeEncodeError, _not_unicode)  # type: ignore[arg-type]
     if metrics:
+        # One endpoint whatever the process: FastAPI names an operation (its `operationId`) after the
+        # function that serves it, so a worker's own function would have changed the document.
+        app.state.metrics_url = metrics_url
         app.add_api_route(
             "/metrics",
-            _metrics if metrics_url is None else _gathered_metrics(metrics_url),
+            _metrics,
             methods=["GET"],
             response_class=PlainTextResponse,
             summary="Prometheus metrics of the gateway process (gRPC server and shim)",
@@ -152,17 +155,13 @@ async def _not_unicode(request: Request, _exc: UnicodeEncodeError) -> JSONRespon
     return await refusals.refuse(request, message, code="invalid_argument")
 
 
-async def _metrics() -> Response:
-    body, content_type = exposition()
-    return Response(body, media_type=content_type)
-
-
-def _gathered_metrics(url: str) -> Callable[[], Awaitable[Response]]:
-    """`/metrics` of a shim worker: the gateway's, which counts every worker's requests too."""
-
-    async def metrics() -> Response:
-        async with httpx.AsyncClient(timeout=10) as client:
-            answer = await client.get(url)
-        return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
-
-    return metrics
+async def _metrics(request: Request) -> Response:
+    """This process's metrics; a shim worker's (`metrics_url` set) are the gateway's, which count every
+    worker's requests too."""
+    url: str | None = request.app.state.metrics_url
+    if url is None:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(url)
+    return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
