@@ -61,7 +61,12 @@ def create_app(
             return
         async with grpc.aio.insecure_channel(
             grpc_target,
-            options=[("grpc.max_send_message_length", max_body_bytes)],
+            options=[
+                ("grpc.max_send_message_length", max_body_bytes),
+                # The server bounds its own answers (2,048 vectors at most, …); gRPC's default 4 MiB would
+                # refuse the largest ones here, as RESOURCE_EXHAUSTED, where the in-process channel passes them.
+                ("grpc.max_receive_message_length", -1),
+            ],
             interceptors=tracing.client_interceptors(),  # none unless tracing is configured
         ) as opened:
             app.state.upstream = Upstream(opened, proxy_secret)
