@@ -3,10 +3,14 @@ an embedding model is one, whatever chat family its name also matches."""
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
-from lattice.config import Escalation, ModelProfile, ProfilePattern
+from lattice.config import Escalation, ModelProfile, ProfilePattern, Settings
 from lattice.errors import NoModelSatisfies
+from lattice.server.backends.engines import LocalModels
+from lattice.server.backends.mlx.worker import MlxWorker
 from lattice.server.chat import ChatRequest, Message, Role, TextPart
 from lattice.server.embeddings import EMBEDDINGS
 from lattice.server.profiles import discovered_profile
@@ -65,7 +69,11 @@ def test_a_configured_pattern_still_comes_first() -> None:
 
 def resolver(*model_ids: str) -> Resolver:
     """Models as an upstream lists them (in this order), discovered and profiled by their ids."""
-    registry = ModelRegistry([RegisteredModel(profile(model_id), FakeBackend()) for model_id in model_ids])
+    return resolver_of(*(profile(model_id) for model_id in model_ids))
+
+
+def resolver_of(*profiles: ModelProfile) -> Resolver:
+    registry = ModelRegistry([RegisteredModel(p, FakeBackend()) for p in profiles])
     return Resolver(registry, default_model="", roles={}, escalation=Escalation())
 
 
@@ -100,3 +108,10 @@ def test_embeddings_resolve_to_an_embedding_model(expression: str, chosen: str) 
 def test_a_raw_prompt_resolves_to_the_chat_model_of_the_family() -> None:
     prompt = ChatRequest("", (), prompt="Once upon a time", max_tokens=4)
     assert resolver(*LISTED).resolve("*qwen3*", prompt).model == "qwen3-8b"
+
+
+def test_the_embeddings_term_finds_llamacpp_models_and_discovered_embedders_alike(tmp_path: pathlib.Path) -> None:
+    # One capability, declared by the llama.cpp engine for its models and guessed for an upstream's embedder.
+    local = LocalModels(Settings(home=tmp_path), MlxWorker()).profile(ModelProfile(id="smollm2", engine="llamacpp"))
+    resolution = resolver_of(local, profile("nomic-embed-text")).resolve("embeddings", needs=EMBEDDINGS)
+    assert [m.id for m in (resolution.chosen, *resolution.fallbacks)] == ["smollm2", "nomic-embed-text"]
