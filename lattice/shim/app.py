@@ -108,7 +108,15 @@ def create_app(
             methods=["GET"],
             response_class=PlainTextResponse,
             summary="Prometheus metrics of the gateway process (gRPC server and shim)",
-            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+            # Prometheus' text format, or OpenMetrics when the `Accept` header asks for it.
+            responses={
+                200: {
+                    "content": {
+                        "text/plain": {"schema": {"type": "string"}},
+                        "application/openmetrics-text": {"schema": {"type": "string"}},
+                    }
+                }
+            },
         )
     openapi.install(app)
     cors = (
@@ -164,9 +172,10 @@ async def _metrics(request: Request) -> Response:
     """This process's metrics; a shim worker's (`metrics_url` set) are the gateway's, which count every
     worker's requests too."""
     url: str | None = request.app.state.metrics_url
+    accept = request.headers.get("accept", "")  # a scraper may ask for OpenMetrics
     if url is None:
-        body, content_type = exposition()
+        body, content_type = exposition(accept)
         return Response(body, media_type=content_type)
     async with httpx.AsyncClient(timeout=10) as client:
-        answer = await client.get(url)
+        answer = await client.get(url, headers={"accept": accept or "*/*"})
     return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
