@@ -47,7 +47,7 @@ envoy: $(STAMP) $(NODE_STAMP)  ## run Envoy on http://127.0.0.1:8080 (REST, grpc
 SHIM_TESTS = tests/shim/test_shim_errors.py tests/shim/test_openai_sdk.py tests/shim/test_strict_validation.py \
 	tests/operations/test_metrics.py tests/operations/test_tracing.py tests/gateway/test_limits.py \
 	tests/gateway/test_cancellation.py tests/operations/test_logging.py tests/api/test_forwarded_for.py \
-	tests/shim/test_security_headers.py
+	tests/shim/test_security_headers.py tests/shim/test_openapi.py
 
 cluster: $(STAMP) $(NODE_STAMP)  ## PostgreSQL + NATS + 3 replicas + Envoy on http://127.0.0.1:8080, on loopback
 	$(BIN)/python scripts/cluster.py

@@ -17,7 +17,8 @@ import functools
 from typing import Any
 
 import prometheus_client
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
 
 REGISTRY = prometheus_client.REGISTRY
 # Each counter would also get a `_created` timestamp series: noise for every dashboard, so none.
@@ -217,9 +218,11 @@ class _WorkerMetrics:
         return [family for family in self._files.collect() if family.name in self._names]  # type: ignore[no-untyped-call]
 
 
-def exposition() -> tuple[bytes, str]:
-    """The registry in Prometheus' text format, and its content type."""
-    return prometheus_client.generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+def exposition(accept: str = "") -> tuple[bytes, str]:
+    """The registry in the format an `Accept` header asks for (Prometheus' text format unless OpenMetrics
+    is asked for), and its content type: prometheus_client's choice, which the metrics port makes too."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(REGISTRY), content_type
 
 
 class MetricsServer:

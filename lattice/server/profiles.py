@@ -1,7 +1,8 @@
 """Profiles for models discovered at an upstream, matched by id pattern.
 
-Configured `[[profile_patterns]]` come first, then these built-in families; the
-first match wins, and an id no pattern matches gets plain chat traits.
+Configured `[[profile_patterns]]` come first; then an embedding model, named so
+(`embed` in its name); then these built-in families. The first match wins, and an
+id nothing matches gets plain chat traits.
 """
 
 from __future__ import annotations
@@ -89,27 +90,37 @@ BUILTIN_PATTERNS: tuple[ProfilePattern, ...] = (
         capabilities=("chat", "tools", "long_context"),
         roles=("chat",),
     ),
-    # Embedding models (`text-embedding-3-small`, `nomic-embed-text`, …): vectors, no chat. Last, so that
-    # a family pattern above wins for an id that merely contains "embed" (a path, say); such a family's
-    # embedding model (`qwen3-embedding-…`) is a `[[profile_patterns]]` entry away.
-    ProfilePattern(
-        pattern="*embed*",
-        context_window=8192,
-        capabilities=("embeddings",),
-        roles=("embeddings",),
-    ),
 )
+
+EMBEDDING_TRAITS = ModelTraits(context_window=8192, capabilities=("embeddings",), roles=("embeddings",))
+"""An embedding model's (`text-embedding-3-small`, `nomic-embed-text`, `qwen3-embedding-0.6b`, …): vectors, no
+chat. The capability is the one the llama.cpp engine gives its models, so `model="embeddings"` finds either."""
 
 LONG_CONTEXT_TOKENS = 32_768
 """A model counts as `long-context` from this window up."""
 
 
 def traits_for(model_id: str, patterns: Sequence[ProfilePattern]) -> ModelTraits:
+    # The embedding test comes before the families: `qwen3-embedding-0.6b` is a `*qwen*` that cannot chat.
+    if (configured := _first_match(model_id, patterns)) is not None:
+        return configured
+    if names_an_embedding_model(model_id):
+        return EMBEDDING_TRAITS
+    return _first_match(model_id, BUILTIN_PATTERNS) or ModelTraits(context_window=4096)
+
+
+def names_an_embedding_model(model_id: str) -> bool:
+    """`embed` in the model's own name, which is what follows the last `/`: servers that list their models
+    by path (mlx_lm.server, llama.cpp's) may keep a chat model in a directory called `embeddings`."""
+    return "embed" in model_id.lower().rsplit("/", 1)[-1]
+
+
+def _first_match(model_id: str, patterns: Sequence[ProfilePattern]) -> ModelTraits | None:
     lowered = model_id.lower()
-    for pattern in (*patterns, *BUILTIN_PATTERNS):
+    for pattern in patterns:
         if fnmatch.fnmatchcase(lowered, pattern.pattern.lower()):
             return ModelTraits.model_validate(pattern.model_dump(exclude={"pattern"}))
-    return ModelTraits(context_window=4096)
+    return None
 
 
 def discovered_profile(

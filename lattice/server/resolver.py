@@ -1,7 +1,8 @@
 """Turns a `model` expression and a request's needs into an ordered choice of models, and says why.
 
 Hard constraints (what the expression's capability terms and the request itself
-need: images → vision, tools → tools, JSON → json_mode, logprobs → logprobs, a prompt that must fit)
+need: a chat → chat, a raw prompt → completions, images → vision, tools → tools, JSON → json_mode,
+logprobs → logprobs, a prompt that must fit)
 are never dropped: when no candidate meets them the caller gets
 `NoModelSatisfies` naming what was missing, not a silently wrong model.
 Preferences (the latency tier) only reorder candidates.
@@ -224,8 +225,8 @@ def _needs(request: ChatRequest | None) -> set[str]:
         needs.add("logprobs")
     if request.wants_json:
         needs.add("json_mode")
-    if request.prompt is not None:
-        needs.add("completions")
+    # A wildcard, a role or the cheapest default may match an embedding model too (`*qwen3*`), which has no chat.
+    needs.add("completions" if request.prompt is not None else "chat")
     return needs
 
 

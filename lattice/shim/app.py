@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import grpc
@@ -61,7 +61,12 @@ def create_app(
             return
         async with grpc.aio.insecure_channel(
             grpc_target,
-            options=[("grpc.max_send_message_length", max_body_bytes)],
+            options=[
+                ("grpc.max_send_message_length", max_body_bytes),
+                # The server bounds its own answers (2,048 vectors at most, …); gRPC's default 4 MiB would
+                # refuse the largest ones here, as RESOURCE_EXHAUSTED, where the in-process channel passes them.
+                ("grpc.max_receive_message_length", -1),
+            ],
             interceptors=tracing.client_interceptors(),  # none unless tracing is configured
         ) as opened:
             app.state.upstream = Upstream(opened, proxy_secret)
@@ -94,13 +99,24 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeEncodeError, _not_unicode)  # type: ignore[arg-type]
     if metrics:
+        # One endpoint whatever the process: FastAPI names an operation (its `operationId`) after the
+        # function that serves it, so a worker's own function would have changed the document.
+        app.state.metrics_url = metrics_url
         app.add_api_route(
             "/metrics",
-            _metrics if metrics_url is None else _gathered_metrics(metrics_url),
+            _metrics,
             methods=["GET"],
             response_class=PlainTextResponse,
             summary="Prometheus metrics of the gateway process (gRPC server and shim)",
-            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+            # Prometheus' text format, or OpenMetrics when the `Accept` header asks for it.
+            responses={
+                200: {
+                    "content": {
+                        "text/plain": {"schema": {"type": "string"}},
+                        "application/openmetrics-text": {"schema": {"type": "string"}},
+                    }
+                }
+            },
         )
     openapi.install(app)
     cors = (
@@ -152,17 +168,14 @@ async def _not_unicode(request: Request, _exc: UnicodeEncodeError) -> JSONRespon
     return await refusals.refuse(request, message, code="invalid_argument")
 
 
-async def _metrics() -> Response:
-    body, content_type = exposition()
-    return Response(body, media_type=content_type)
-
-
-def _gathered_metrics(url: str) -> Callable[[], Awaitable[Response]]:
-    """`/metrics` of a shim worker: the gateway's, which counts every worker's requests too."""
-
-    async def metrics() -> Response:
-        async with httpx.AsyncClient(timeout=10) as client:
-            answer = await client.get(url)
-        return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
-
-    return metrics
+async def _metrics(request: Request) -> Response:
+    """This process's metrics; a shim worker's (`metrics_url` set) are the gateway's, which count every
+    worker's requests too."""
+    url: str | None = request.app.state.metrics_url
+    accept = request.headers.get("accept", "")  # a scraper may ask for OpenMetrics
+    if url is None:
+        body, content_type = exposition(accept)
+        return Response(body, media_type=content_type)
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(url, headers={"accept": accept or "*/*"})
+    return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))

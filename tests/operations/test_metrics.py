@@ -316,3 +316,29 @@ async def test_no_secret_or_prompt_reaches_the_metrics(observed: tuple[GatewayPr
 
 def sse_events(text: str) -> list[dict[str, Any]]:
     return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;"
+    "q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+)
+"""What Prometheus 3 sends when it scrapes."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "accept", ["*/*", "text/plain", "application/openmetrics-text; version=1.0.0", PROMETHEUS_ACCEPT]
+)
+def test_the_shim_answers_in_the_format_asked_for_as_the_metrics_port_does(
+    observed: tuple[GatewayProcess, int], accept: str
+) -> None:
+    # Whichever process answers the shim's /metrics (the gateway's embedded shim, or a shim worker that
+    # fetches the gateway's), it is the format the metrics port gives for the same `Accept`.
+    gateway, port = observed
+    shim, own = (
+        httpx.get(f"{url}/metrics", headers={"accept": accept}, timeout=30)
+        for url in (gateway.http_url, f"http://127.0.0.1:{port}")
+    )
+    assert shim.status_code == own.status_code == 200
+    assert shim.headers["content-type"] == own.headers["content-type"]
+    assert shim.text.endswith("# EOF\n") == own.text.endswith("# EOF\n")  # OpenMetrics' last line

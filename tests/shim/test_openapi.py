@@ -53,6 +53,13 @@ def test_no_route_but_the_document_itself_is_left_out_of_it() -> None:
     assert [getattr(route, "path", None) for route in hidden] == ["/openapi.json"]
 
 
+def test_the_document_does_not_depend_on_the_process_that_serves_it() -> None:
+    # A shim worker's app reads `/metrics` from the gateway (`metrics_url`) and carries its proxy secret;
+    # the embedded shim's does neither. Clients read one document: whichever process answers, the same.
+    worker = create_app("127.0.0.1:1", proxy_secret="secret", metrics_url="http://127.0.0.1:1/metrics")
+    assert worker.openapi() == document()
+
+
 def test_every_operation_documents_its_errors_in_the_openai_envelope() -> None:
     spec = document()
     envelope = spec["components"]["schemas"]["ErrorResponse"]

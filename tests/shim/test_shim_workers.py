@@ -1,21 +1,27 @@
 """`lattice serve --shim-workers 3`: three shim processes on one HTTP port, the metrics of all of them
-in every `/metrics`, and a stop that lets the requests in flight finish."""
+in every `/metrics`, the embedded shim's answers from each (its OpenAPI document, answers larger than
+gRPC's default message size), and a stop that lets the requests in flight finish."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import pathlib
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
+from lattice.server.embeddings import MAX_INPUTS
+from lattice.shim import create_app
 from lattice.shim.workers import default_workers
 from tests.gateway_process import GatewayProcess, start_gateway
 from tests.operations.test_metrics import Samples, parse, value
+from tests.shim.test_compat_embeddings import VECTOR_SIZE
 
 WORKERS = 3
 MODELS_ROUTE = {"route": "/v1/models", "method": "GET", "status": "200"}
@@ -76,6 +82,29 @@ async def test_workers_serve_and_every_metrics_answer_counts_them_all(workers: G
         assert value(after, name, **MODELS_ROUTE) - value(before, name, **MODELS_ROUTE) == requests
         rpcs = "lattice_grpc_server_handled_total"
         assert value(after, rpcs, **LIST_MODELS) - value(before, rpcs, **LIST_MODELS) == requests
+
+
+@pytest.mark.slow
+async def test_every_worker_serves_the_document_the_app_builds(workers: GatewayProcess) -> None:
+    async def served() -> Any:
+        async with httpx.AsyncClient(timeout=30) as client:  # a connection each: any worker may answer
+            return (await client.get(f"{workers.http_url}/openapi.json")).json()
+
+    built = create_app("127.0.0.1:1").openapi()
+    assert await asyncio.gather(*(served() for _ in range(4 * WORKERS))) == [built] * (4 * WORKERS)
+
+
+@pytest.mark.slow
+def test_the_largest_embeddings_answer_reaches_the_client(workers: GatewayProcess) -> None:
+    # 2,048 of SmolLM2's vectors are 4.7 MB of floats. A worker reaches the server over a real channel, whose
+    # default limit on a received message (4 MiB) refused them as a 429 `resource_exhausted`; the embedded
+    # shim's in-process channel has none.
+    body = {"model": "smollm2", "input": ["a"] * MAX_INPUTS, "encoding_format": "base64"}
+    response = httpx.post(f"{workers.http_url}/v1/embeddings", json=body, timeout=300)
+    assert response.status_code == 200, response.text[:500]
+    data = response.json()["data"]
+    assert [item["index"] for item in data] == list(range(MAX_INPUTS))
+    assert {len(base64.b64decode(item["embedding"])) for item in data} == {4 * VECTOR_SIZE}
 
 
 @pytest.mark.slow
