@@ -66,17 +66,14 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     ) -> AsyncIterator[chat_pb2.StreamChatResponse]:
         async with grpc_errors(context):
             chat: ChatStream | None = None
-            async for update in open_reporting_queue(self._gateway, self._domain_request(request, context)):
+            async for update in open_reporting_queue(self._gateway, self._domain_request(request, context), context):
                 if isinstance(update, domain.Queued):
-                    # Headers go out with the first message: name the model it waits for.
-                    await send_model_once(context, update.model)
                     yield chat_pb2.StreamChatResponse(model=update.model, queued=convert.queue_status_to_proto(update))
                 else:
                     chat = update
             assert chat is not None
             async with aclosing(chat):
                 model = chat.resolution.model
-                await send_model_once(context, model)
                 completion_id, created = _completion_id(), now_timestamp()
                 first = True
                 async for event in chat:
@@ -98,9 +95,11 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
 
 async def open_reporting_queue(
-    gateway: Gateway, request: domain.ChatRequest
+    gateway: Gateway, request: domain.ChatRequest, context: grpc.aio.ServicerContext[Any, Any]
 ) -> AsyncIterator[domain.Queued | ChatStream]:
     """Opens the chat; while it waits in a queue, yields where it stands. The last item is the stream.
+    The call's headers name the model before the first item goes out (the one it waits for, else the
+    one that answers), so the caller sees it with the first message.
 
     One task and one queue: the opening task puts itself on the queue when it is done, so the common case
     (a slot at once) costs one wait, with no task per update."""
@@ -109,8 +108,15 @@ async def open_reporting_queue(
     opening.add_done_callback(updates.put_nowait)
     try:
         while not isinstance(update := await updates.get(), asyncio.Future):
+            await _send_model_once(context, update.model)
             yield update
-        yield opening.result()
+        stream = opening.result()
+        try:
+            await _send_model_once(context, stream.resolution.model)
+        except BaseException:
+            await stream.aclose()  # not the caller's yet: its slot is freed here
+            raise
+        yield stream
     finally:
         if not opening.done():
             opening.cancel()  # the caller left while queued: the request leaves the queue
@@ -142,7 +148,7 @@ class CallInfo:
         )
 
 
-async def send_model_once(context: grpc.aio.ServicerContext[Any, Any], model: str) -> None:
+async def _send_model_once(context: grpc.aio.ServicerContext[Any, Any], model: str) -> None:
     with contextlib.suppress(grpc.aio.UsageError):  # already sent with an earlier queue update
         await context.send_initial_metadata(((MODEL_METADATA_KEY, model),))
 

@@ -16,7 +16,7 @@ import grpc
 
 from lattice.server import chat as domain
 from lattice.server.gateway import ChatStream, Gateway
-from lattice.server.services.chat import CallInfo, open_reporting_queue, send_model_once
+from lattice.server.services.chat import CallInfo, open_reporting_queue
 from lattice.server.services.status import grpc_errors
 from lattice.timestamps import now_timestamp
 from lattice.v1 import completions_pb2, completions_pb2_grpc
@@ -60,9 +60,8 @@ class CompletionServicer(completions_pb2_grpc.CompletionServiceServicer):
     ) -> AsyncIterator[completions_pb2.StreamCompleteResponse]:
         async with grpc_errors(context):
             stream: ChatStream | None = None
-            async for update in open_reporting_queue(self._gateway, self._domain_request(request, context)):
+            async for update in open_reporting_queue(self._gateway, self._domain_request(request, context), context):
                 if isinstance(update, domain.Queued):
-                    await send_model_once(context, update.model)
                     queued = convert.queue_status_to_proto(update)
                     yield completions_pb2.StreamCompleteResponse(model=update.model, queued=queued)
                 else:
@@ -70,7 +69,6 @@ class CompletionServicer(completions_pb2_grpc.CompletionServiceServicer):
             assert stream is not None
             async with aclosing(stream):
                 model = stream.resolution.model
-                await send_model_once(context, model)
                 completion_id, created = _completion_id(), now_timestamp()
                 async for event in stream:
                     if isinstance(event, domain.Delta):
