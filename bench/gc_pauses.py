@@ -16,6 +16,7 @@ import asyncio
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -28,41 +29,44 @@ from bench.peers import lattice_config, start_fast_upstream, start_lattice
 FREEZE = {"frozen": "true", "unfrozen": "false"}
 
 
-async def full_collections(http_url: str) -> dict[float, float]:
-    """The gateway's `lattice_gc_full_collection_seconds` from its /metrics: cumulative bucket counts by
-    upper bound (inf: all of them), and the sum of seconds under the key -1."""
-    async with aiohttp.ClientSession() as session, session.get(f"{http_url}/metrics") as response:
-        text = await response.text()
-    found: dict[float, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "lattice_gc_full_collection_seconds_bucket":
-                found[float(sample.labels["le"])] = sample.value
-            elif sample.name == "lattice_gc_full_collection_seconds_sum":
-                found[-1.0] = sample.value
-    return found
+@dataclass(frozen=True)
+class Collections:
+    """A gateway's `lattice_gc_full_collection_seconds` at one scrape of its /metrics."""
 
+    buckets: dict[float, float]  # cumulative counts by upper bound; inf: all of them
+    seconds: float
 
-def during(before: dict[float, float], after: dict[float, float]) -> tuple[float, float, float]:
-    """(count, seconds, the upper bound of the bucket the longest one fell in) of the collections between
-    two scrapes."""
-    count = after[float("inf")] - before[float("inf")]
-    seconds = after[-1.0] - before[-1.0]
-    bounds = sorted(b for b in after if b >= 0)
-    longest = next((b for b in bounds if after[b] - before[b] >= count), float("inf"))
-    return count, seconds, longest
+    @classmethod
+    async def scrape(cls, http_url: str) -> Collections:
+        async with aiohttp.ClientSession() as session, session.get(f"{http_url}/metrics") as response:
+            text = await response.text()
+        buckets, seconds = {}, 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "lattice_gc_full_collection_seconds_bucket":
+                    buckets[float(sample.labels["le"])] = sample.value
+                elif sample.name == "lattice_gc_full_collection_seconds_sum":
+                    seconds = sample.value
+        return cls(buckets, seconds)
+
+    def since(self, before: Collections) -> tuple[float, float, float]:
+        """(count, seconds, the upper bound of the bucket the longest one fell in) of the collections since
+        `before`."""
+        count = self.buckets[float("inf")] - before.buckets[float("inf")]
+        longest = next(b for b in sorted(self.buckets) if self.buckets[b] - before.buckets[b] >= count)
+        return count, self.seconds - before.seconds, longest
 
 
 def summary_row(name: str, rows: list[dict[str, Any]]) -> list[str]:
     """One gateway's cells: its full collections, their mean pause over all of them, the longest one's
     bucket, and the median p99 and the worst latency of its cells."""
     collections = sum(r["full_collections"] for r in rows)
-    seconds = sum(r["mean_pause_ms"] * r["full_collections"] for r in rows if r["full_collections"])
+    milliseconds = sum(r["pause_ms_total"] for r in rows)
     longest = max((r["longest_pause_at_most_ms"] for r in rows if r["full_collections"]), default=float("nan"))
     return [
         name,
         fmt(collections, 0),
-        fmt(seconds / collections if collections else float("nan")),
+        fmt(milliseconds / collections if collections else float("nan")),
         fmt(longest),
         fmt(median([r["p99_ms"] for r in rows])),
         fmt(max(r["max_ms"] for r in rows)),
@@ -97,14 +101,14 @@ async def run(args: argparse.Namespace) -> int:
         for repetition in range(args.repeats):
             order = list(FREEZE) if repetition % 2 == 0 else list(reversed(FREEZE))
             for name in order:
-                before = await full_collections(gateways[name].http_url)
+                before = await Collections.scrape(gateways[name].http_url)
                 cell = await run_cell(targets[name], args.rate, args.seconds, args.timeout, repetition, 256)
-                count, seconds, longest = during(before, await full_collections(gateways[name].http_url))
+                count, seconds, longest = (await Collections.scrape(gateways[name].http_url)).since(before)
                 row: dict[str, Any] = {
                     "target": name,
                     "repetition": repetition,
                     "full_collections": count,
-                    "mean_pause_ms": seconds * 1000 / count if count else float("nan"),
+                    "pause_ms_total": seconds * 1000,
                     "longest_pause_at_most_ms": longest * 1000 if count else float("nan"),
                     "p50_ms": cell.p50_ms,
                     "p99_ms": cell.p99_ms,
@@ -115,7 +119,8 @@ async def run(args: argparse.Namespace) -> int:
                 rows.append(row)
                 print(
                     f"  rep {repetition + 1}/{args.repeats} {name:<9} full collections {count:.0f}"
-                    f" (mean {fmt(row['mean_pause_ms'])} ms)  p50 {fmt(cell.p50_ms)}  p99 {fmt(cell.p99_ms)}"
+                    f" ({fmt(seconds * 1000 / count if count else float('nan'))} ms each)"
+                    f"  p50 {fmt(cell.p50_ms)}  p99 {fmt(cell.p99_ms)}"
                     f"  max {fmt(cell.max_ms)} ms  errors {cell.errors}  load {load_average()}",
                     flush=True,
                 )
